@@ -1,0 +1,57 @@
+"""Wire types, codec and subjects of reverie. Imports nothing else of reverie."""
+
+from .codec import DEFAULT_MAX_MESSAGE_BYTES, Codec, encode
+from .errors import OversizedMessage, ProtocolError, ReverieError
+from .messages import (
+    PROTOCOL_VERSION,
+    AgentState,
+    AgentStatus,
+    Budget,
+    Candidate,
+    Decision,
+    Error,
+    JudgedCandidate,
+    Lifecycle,
+    Message,
+    Reason,
+    Reply,
+    Result,
+    ResultStatus,
+    RoundTrace,
+    StatusRequest,
+    Task,
+    Verdict,
+    new_id,
+)
+from .subjects import Subjects, valid_swarm_name, valid_token
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "PROTOCOL_VERSION",
+    "AgentState",
+    "AgentStatus",
+    "Budget",
+    "Candidate",
+    "Codec",
+    "Decision",
+    "Error",
+    "JudgedCandidate",
+    "Lifecycle",
+    "Message",
+    "OversizedMessage",
+    "ProtocolError",
+    "Reason",
+    "Reply",
+    "Result",
+    "ResultStatus",
+    "ReverieError",
+    "RoundTrace",
+    "StatusRequest",
+    "Subjects",
+    "Task",
+    "Verdict",
+    "encode",
+    "new_id",
+    "valid_swarm_name",
+    "valid_token",
+]

@@ -1,0 +1,193 @@
+"""Every message that crosses the bus, as frozen msgspec Structs.
+
+Each Struct is tagged with an explicit, stable name (never the class name) so a reply
+subject can carry `Verdict | Error` and be decoded as a tagged union. `v` is the protocol
+version; a decoder refuses other versions with a typed error.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+import uuid
+from typing import Any
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+
+
+class Message(msgspec.Struct, frozen=True, kw_only=True, tag_field="t"):
+    """Base of all wire messages."""
+
+    v: int = PROTOCOL_VERSION
+
+
+def new_id() -> str:
+    """A short random id, unique enough for tasks and candidates."""
+    return uuid.uuid4().hex[:16]
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+class Budget(msgspec.Struct, frozen=True, kw_only=True):
+    """How much dreaming a task may spend before it ends `exhausted`."""
+
+    max_rounds: int = 5
+    max_seconds: float = 60.0
+    candidates_per_round: int = 3
+
+
+class Task(Message, tag="task"):
+    """A unit of work published on `rv.<swarm>.task.<kind>`.
+
+    `input` is the user's payload; the agent that handles `kind` validates it (the offline
+    planner expects a plan spec object, a text agent a string).
+    """
+
+    id: str
+    kind: str
+    input: Any
+    budget: Budget | None = None
+    created_at: float = msgspec.field(default_factory=time.time)
+
+
+# --------------------------------------------------------------------------- dreaming
+
+
+class Decision(str, enum.Enum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    FLAG = "flag"  # harmful: the candidate is quarantined, never executed or returned
+
+
+class Reason(msgspec.Struct, frozen=True, kw_only=True):
+    """One finding of a critic. `code` is machine-readable so a reasoner can steer by it.
+
+    Codes the shipped critics use: `forbidden_op`, `harmful`, `missing_required`, `order`,
+    `over_budget`, `risk`, `invalid_path`, `pattern`, `too_long`, `malformed`.
+    `ops` names the operations concerned; `limit`/`value` carry numbers where relevant.
+    """
+
+    code: str
+    text: str
+    ops: tuple[str, ...] = ()
+    limit: float | None = None
+    value: float | None = None
+
+
+class Candidate(Message, tag="cand"):
+    """One reasoning path for a task, sent to every critic kind.
+
+    The task travels with the candidate so critics stay stateless.
+    """
+
+    id: str
+    task: Task
+    round: int
+    index: int
+    steps: tuple[str, ...]
+    text: str
+    rationale: str = ""
+    dreamer: str = ""
+
+
+class Verdict(Message, tag="verdict"):
+    """A critic's judgement of one candidate."""
+
+    candidate_id: str
+    critic: str
+    decision: Decision
+    score: float = 0.0
+    reasons: tuple[Reason, ...] = ()
+
+
+class Error(Message, tag="error"):
+    """Sent instead of the expected reply when a request could not be served."""
+
+    code: str
+    message: str
+    subject: str = ""
+
+
+# --------------------------------------------------------------------------- results
+
+
+class ResultStatus(str, enum.Enum):
+    ACCEPTED = "accepted"
+    EXHAUSTED = "exhausted"  # budget spent without an accepted candidate
+    FAILED = "failed"  # the task could not be worked on (bad input, handler error)
+
+
+class JudgedCandidate(msgspec.Struct, frozen=True, kw_only=True):
+    """A candidate with the verdicts it received and the dreamer's decision on it."""
+
+    candidate: Candidate
+    verdicts: tuple[Verdict, ...]
+    outcome: Decision
+    missing: tuple[str, ...] = ()  # critic kinds that did not answer before the deadline
+
+
+class RoundTrace(msgspec.Struct, frozen=True, kw_only=True):
+    round: int
+    candidates: tuple[JudgedCandidate, ...]
+    elapsed: float
+
+
+class Result(Message, tag="result"):
+    """The outcome of a task, published on `rv.<swarm>.result.<task_id>`."""
+
+    task_id: str
+    status: ResultStatus
+    agent: str
+    answer: Any = None
+    accepted: JudgedCandidate | None = None
+    rounds: int = 0
+    trace: tuple[RoundTrace, ...] = ()
+    best_rejected: tuple[JudgedCandidate, ...] = ()
+    reason: str = ""
+    elapsed: float = 0.0
+    finished_at: float = msgspec.field(default_factory=time.time)
+
+
+# --------------------------------------------------------------------------- control plane
+
+
+class AgentState(str, enum.Enum):
+    STARTING = "starting"
+    READY = "ready"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    CRASHED = "crashed"
+
+
+class Lifecycle(Message, tag="lifecycle"):
+    """Published on `rv.<swarm>.events.agent.<agent>` when an agent changes state."""
+
+    agent: str
+    replica: int
+    pid: int
+    state: AgentState
+    detail: str = ""
+    at: float = msgspec.field(default_factory=time.time)
+
+
+class AgentStatus(Message, tag="status"):
+    """An agent's answer to a status request, and the body of its heartbeat."""
+
+    agent: str
+    replica: int
+    pid: int
+    state: AgentState
+    role: str
+    started_at: float
+    in_flight: int = 0
+    counters: dict[str, int] = {}
+
+
+class StatusRequest(Message, tag="status_req"):
+    """Asks every live agent for its `AgentStatus`."""
+
+
+Reply = Verdict | Error

@@ -1,0 +1,74 @@
+"""Every subject and stream name, built from the swarm name. See DESIGN.md, "Subjects"."""
+
+from __future__ import annotations
+
+import re
+
+_SWARM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def valid_swarm_name(name: str) -> bool:
+    return bool(_SWARM_NAME.match(name))
+
+
+def valid_token(token: str) -> bool:
+    """True when `token` can stand as one subject token (no dots, wildcards or spaces)."""
+    return bool(_TOKEN.match(token))
+
+
+class Subjects:
+    """Subjects of one swarm: `rv.<swarm>.…`."""
+
+    def __init__(self, swarm: str) -> None:
+        if not valid_swarm_name(swarm):
+            raise ValueError(
+                f"swarm name {swarm!r} must be 1-64 chars of lowercase letters, digits, '-' or '_'"
+            )
+        self.swarm = swarm
+        self.prefix = f"rv.{swarm}"
+        upper = swarm.upper().replace("-", "_")
+        self.tasks_stream = f"RV_{upper}_TASKS"
+        self.results_stream = f"RV_{upper}_RESULTS"
+
+    def rel(self, pattern: str) -> str:
+        """Turn an agent-relative pattern (`task.plan`, `dream.*.cand`) into a full subject."""
+        return f"{self.prefix}.{pattern}"
+
+    def task(self, kind: str) -> str:
+        return f"{self.prefix}.task.{kind}"
+
+    @property
+    def all_tasks(self) -> str:
+        return f"{self.prefix}.task.>"
+
+    def candidate(self, task_id: str) -> str:
+        return f"{self.prefix}.dream.{task_id}.cand"
+
+    @property
+    def all_candidates(self) -> str:
+        return f"{self.prefix}.dream.*.cand"
+
+    def result(self, task_id: str) -> str:
+        return f"{self.prefix}.result.{task_id}"
+
+    @property
+    def all_results(self) -> str:
+        return f"{self.prefix}.result.>"
+
+    def gossip(self, agent_id: str) -> str:
+        return f"{self.prefix}.gossip.{agent_id}"
+
+    @property
+    def status(self) -> str:
+        return f"{self.prefix}.ctl.status"
+
+    def heartbeat(self, agent: str) -> str:
+        return f"{self.prefix}.ctl.heartbeat.{agent}"
+
+    def agent_event(self, agent: str) -> str:
+        return f"{self.prefix}.events.agent.{agent}"
+
+    @property
+    def all_events(self) -> str:
+        return f"{self.prefix}.events.>"

@@ -1,0 +1,54 @@
+"""The reverie runtime: the agent API, the bus, the supervisor and the client.
+
+A custom agent imports only from here (and message types from `reverie.protocol`).
+"""
+
+from .agent import Agent, Context, NoOptions, handler
+from .bus import Bus
+from .client import Swarm, SwarmStatus, connect
+from .config import AgentSpec, NatsConfig, SwarmConfig, load_config, parse_config
+from .embedded import EmbeddedNats, find_nats_server
+from .errors import (
+    ConfigError,
+    HandlerSignatureError,
+    NatsServerError,
+    NatsServerNotFound,
+    OversizedMessage,
+    ProtocolError,
+    ReverieError,
+    SwarmNotRunning,
+    TaskTimeout,
+)
+from .host import AgentHost
+from .supervisor import Supervisor
+from .worker import serve_agent
+
+__all__ = [
+    "Agent",
+    "AgentHost",
+    "AgentSpec",
+    "Bus",
+    "ConfigError",
+    "Context",
+    "EmbeddedNats",
+    "HandlerSignatureError",
+    "NatsConfig",
+    "NatsServerError",
+    "NatsServerNotFound",
+    "NoOptions",
+    "OversizedMessage",
+    "ProtocolError",
+    "ReverieError",
+    "Supervisor",
+    "Swarm",
+    "SwarmConfig",
+    "SwarmNotRunning",
+    "SwarmStatus",
+    "TaskTimeout",
+    "connect",
+    "find_nats_server",
+    "handler",
+    "load_config",
+    "parse_config",
+    "serve_agent",
+]

@@ -1,0 +1,177 @@
+"""The agent API: subclass `Agent`, decorate typed async methods with `@handler`.
+
+    class Echo(Agent):
+        @handler("task.echo")
+        async def echo(self, task: Task, ctx: Context) -> Result:
+            return ctx.answer(task, task.input)
+
+The message type comes from the annotation of the handler's first parameter. Patterns are
+relative to the swarm (`task.echo` means `rv.<swarm>.task.echo`). Patterns under `task.` are
+consumed durably from the task stream (acked once the handler's `Result` is stored); all
+others are core NATS subscriptions, and a returned message is sent as the reply.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import types
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, get_args, get_origin
+
+import msgspec
+
+from reverie.protocol import Message, Result, ResultStatus, Task
+
+from .errors import HandlerSignatureError
+
+if TYPE_CHECKING:
+    from .bus import Bus
+    from .config import AgentSpec, SwarmConfig
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+_MARK = "__reverie_handler__"
+
+
+class NoOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Options of an agent that takes none."""
+
+
+@dataclass(frozen=True)
+class HandlerSpec:
+    pattern: str
+    queue: str | None
+    """Queue group; `None` means every replica receives every message."""
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class BoundHandler:
+    """A handler checked and ready to dispatch."""
+
+    name: str
+    spec: HandlerSpec
+    message_type: Any
+    func: Callable[..., Awaitable[Any]]
+    wants_ctx: bool
+
+    @property
+    def durable(self) -> bool:
+        return self.spec.pattern.startswith("task.")
+
+
+def handler(pattern: str, *, shared: bool = True, concurrency: int = 1) -> Callable[[F], F]:
+    """Subscribe the decorated method to `pattern` (relative to `rv.<swarm>.`).
+
+    `shared=True` puts the agent's replicas in one queue group (named after the agent) so
+    each message goes to one replica; `shared=False` gives every replica every message.
+    `concurrency` bounds how many messages this handler works on at once (the deploy
+    config's per-agent `concurrency` overrides it).
+    """
+    if not isinstance(pattern, str) or not pattern or pattern.startswith("."):
+        raise HandlerSignatureError(f"handler pattern must be a relative subject like 'task.echo', got {pattern!r}")
+    if concurrency < 1:
+        raise HandlerSignatureError(f"handler concurrency must be >= 1, got {concurrency}")
+
+    def mark(func: F) -> F:
+        setattr(func, _MARK, HandlerSpec(pattern, "" if shared else None, concurrency))
+        return func
+
+    return mark
+
+
+class Context:
+    """What a handler gets besides its message: the bus, its config, a logger."""
+
+    def __init__(self, *, bus: Bus, config: SwarmConfig, spec: AgentSpec, options: Any,
+                 replica: int, log: logging.Logger) -> None:
+        self.bus = bus
+        self.config = config
+        self.spec = spec
+        self.options = options
+        self.replica = replica
+        self.log = log
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def subjects(self) -> Any:
+        return self.bus.subjects
+
+    def answer(self, task: Task, answer: Any) -> Result:
+        """An accepted `Result` for `task` carrying `answer`."""
+        return Result(task_id=task.id, status=ResultStatus.ACCEPTED, agent=self.name, answer=answer)
+
+    def fail(self, task: Task, reason: str) -> Result:
+        return Result(task_id=task.id, status=ResultStatus.FAILED, agent=self.name, reason=reason)
+
+
+class Agent:
+    """Base class of every agent. Override `on_start`/`on_stop`; add `@handler` methods.
+
+    `role` tells the swarm what the agent is for: the dreamer sends candidates to every
+    agent whose role is `critic` and waits for one verdict per critic agent.
+    `Options` is the msgspec Struct the deploy config's `options` table is checked against.
+    """
+
+    role: ClassVar[str] = "agent"
+    Options: ClassVar[type[msgspec.Struct]] = NoOptions
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.log = ctx.log
+
+    @property
+    def options(self) -> Any:
+        return self.ctx.options
+
+    async def on_start(self) -> None:
+        """Called once the bus is connected, before any handler is subscribed."""
+
+    async def on_stop(self) -> None:
+        """Called after handlers stopped receiving and in-flight work ended."""
+
+    @classmethod
+    def handlers(cls) -> list[BoundHandler]:
+        """Every `@handler` method of the class, checked. Raises `HandlerSignatureError`."""
+        found: list[BoundHandler] = []
+        for name, member in inspect.getmembers(cls, inspect.isfunction):
+            spec = getattr(member, _MARK, None)
+            if spec is not None:
+                found.append(_bind(cls, name, member, spec))
+        return found
+
+
+def _is_message_type(tp: Any) -> bool:
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        return all(_is_message_type(arg) for arg in get_args(tp))
+    return isinstance(tp, type) and issubclass(tp, Message)
+
+
+def _bind(cls: type, name: str, func: Callable[..., Any], spec: HandlerSpec) -> BoundHandler:
+    where = f"{cls.__name__}.{name}"
+    hint = (f"write it as `async def {name}(self, msg: SomeMessage, ctx: Context) -> Reply | None` "
+            "(ctx is optional; SomeMessage is a reverie.protocol message type)")
+    if not inspect.iscoroutinefunction(func):
+        raise HandlerSignatureError(f"handler {where} must be `async def`; {hint}")
+    params = list(inspect.signature(func).parameters.values())
+    if len(params) not in (2, 3) or any(p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params):
+        raise HandlerSignatureError(f"handler {where} takes (self, msg) or (self, msg, ctx); {hint}")
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception as exc:  # unresolvable annotations: report them, whatever the cause
+        raise HandlerSignatureError(f"handler {where}: cannot resolve annotations ({exc}); {hint}") from None
+    message_type = hints.get(params[1].name)
+    if message_type is None or not _is_message_type(message_type):
+        raise HandlerSignatureError(
+            f"handler {where}: parameter {params[1].name!r} must be annotated with a message type, "
+            f"got {message_type!r}; {hint}")
+    if spec.pattern.startswith("task.") and message_type is not Task:
+        raise HandlerSignatureError(f"handler {where} on {spec.pattern!r} receives tasks: annotate "
+                                    f"{params[1].name!r} as `Task`")
+    return BoundHandler(name, spec, message_type, func, wants_ctx=len(params) == 3)

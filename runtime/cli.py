@@ -1,0 +1,146 @@
+"""The `reverie` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+
+from reverie.protocol import ResultStatus
+
+from .client import connect
+from .config import load_config
+from .errors import ReverieError
+from .logs import setup_logging
+from .render import format_result, format_status
+from .supervisor import Supervisor
+
+CONFIG = click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+                        help="Override the config's data_dir.")
+
+
+@click.group()
+def cli() -> None:
+    """reverie: an event-driven swarm of dreamers and critics over NATS."""
+
+
+@cli.command()
+@CONFIG
+@DATA_DIR
+def up(config: Path, data_dir: Path | None) -> None:
+    """Start the swarm CONFIG describes and run it until Ctrl-C or SIGTERM."""
+    setup_logging()
+    cfg = load_config(config, data_dir=data_dir)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with Supervisor(cfg) as sup:
+            await stop.wait()
+            sup.say("stopping: draining agents")
+        print("reverie: swarm stopped", flush=True)
+
+    asyncio.run(run())
+
+
+def _task_input(task: str) -> Any:
+    if task.startswith("@"):
+        path = Path(task[1:])
+        try:
+            return json.loads(path.read_text())
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="TASK") from None
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"{path} is not JSON: {exc}", param_hint="TASK") from None
+    try:
+        return json.loads(task)
+    except json.JSONDecodeError:
+        return task
+
+
+@cli.command()
+@CONFIG
+@click.argument("task")
+@click.option("--kind", default="plan", show_default=True, help="Task kind: the subject is rv.<swarm>.task.<kind>.")
+@click.option("--wait/--no-wait", default=False, help="Wait for the result and print it.")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait with --wait.")
+@click.option("--id", "task_id", help="Task id (default: random). Publishing an id twice queues it once.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@DATA_DIR
+def submit(config: Path, task: str, kind: str, wait: bool, timeout: float, task_id: str | None,
+           as_json: bool, data_dir: Path | None) -> None:
+    """Publish TASK (JSON text, plain text, or @file.json) onto the swarm."""
+    from reverie.protocol import Task, new_id
+
+    cfg = load_config(config, data_dir=data_dir, check_agents=False)
+    payload = _task_input(task)
+
+    async def run() -> int:
+        async with connect(cfg) as swarm:
+            if not wait:
+                tid = await swarm.publish(Task(id=task_id or new_id(), kind=kind, input=payload))
+                click.echo(json.dumps({"task_id": tid}) if as_json else tid)
+                return 0
+            result = await swarm.submit(payload, kind=kind, task_id=task_id, timeout=timeout)
+        click.echo(msgspec.json.encode(result).decode() if as_json else format_result(result))
+        return 0 if result.status is ResultStatus.ACCEPTED else 1
+
+    sys.exit(asyncio.run(run()))
+
+
+@cli.command()
+@CONFIG
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--timeout", default=0.5, show_default=True, help="Seconds to wait for agents to answer.")
+@DATA_DIR
+def status(config: Path, as_json: bool, timeout: float, data_dir: Path | None) -> None:
+    """List live agents and task counts."""
+    cfg = load_config(config, data_dir=data_dir, check_agents=False)
+
+    async def run() -> None:
+        async with connect(cfg) as swarm:
+            st = await swarm.status(timeout=timeout)
+        click.echo(msgspec.json.encode(st).decode() if as_json else format_status(st))
+
+    asyncio.run(run())
+
+
+@cli.command()
+@click.option("--keep", is_flag=True, help="Keep the demo's data directory.")
+def demo(keep: bool) -> None:
+    """Run the local swarm offline on the sample tasks, print the results, stop."""
+    from .demo import run_demo
+
+    setup_logging()
+    results = asyncio.run(run_demo(keep=keep))
+    if not all(r.status is ResultStatus.ACCEPTED for r in results.values()):
+        sys.exit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        rc = cli.main(argv, prog_name="reverie", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        return 130
+    except ReverieError as exc:
+        click.echo(f"reverie: error: {exc}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return rc if isinstance(rc, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

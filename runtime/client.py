@@ -1,0 +1,147 @@
+"""The client side: `async with connect(config) as swarm: result = await swarm.submit(...)`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import nats.errors
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from reverie.protocol import (
+    AgentStatus,
+    Budget,
+    Codec,
+    Error,
+    ProtocolError,
+    Result,
+    StatusRequest,
+    Task,
+    new_id,
+)
+
+from .bus import Bus
+from .config import SwarmConfig, load_config
+from .errors import SwarmNotRunning, TaskTimeout
+from .state import read_state
+
+
+class SwarmStatus(msgspec.Struct, frozen=True):
+    swarm: str
+    url: str
+    agents: list[AgentStatus]
+    tasks_queued: int
+    results_stored: int
+
+
+def resolve_servers(config: SwarmConfig) -> list[str]:
+    """The NATS URLs of a swarm: its state file for an embedded server, else the config's list."""
+    if not config.nats.embedded:
+        return config.nats.servers
+    state = read_state(config.data_path)
+    if state is None:
+        raise SwarmNotRunning(f"swarm {config.swarm!r} is not running (no live supervisor for "
+                              f"{config.data_path}); start it with `reverie up {config.source}`")
+    return [state.url]
+
+
+class Swarm:
+    """A connected client of one swarm."""
+
+    def __init__(self, bus: Bus, config: SwarmConfig) -> None:
+        self.bus = bus
+        self.config = config
+        self._results_sub: Subscription | None = None
+        self._waiters: dict[str, asyncio.Future[Result]] = {}
+        self._codec: Codec[Result] = Codec(Result, max_bytes=config.max_message_bytes)
+
+    async def publish(self, task: Task) -> str:
+        """Queue `task` durably and return its id (publishing the same id twice queues it once)."""
+        await self.bus.submit(task)
+        return task.id
+
+    async def submit(self, input: Any, *, kind: str = "plan", budget: Budget | None = None,
+                     task_id: str | None = None, timeout: float = 300.0) -> Result:
+        """Publish a task and wait for its result."""
+        task = Task(id=task_id or new_id(), kind=kind, input=input, budget=budget)
+        waiter = await self._watch(task.id)
+        await self.publish(task)
+        return await self._wait(task.id, waiter, timeout)
+
+    async def result(self, task_id: str, *, timeout: float = 300.0) -> Result:
+        """Wait for the result of a task published earlier (or already finished)."""
+        waiter = await self._watch(task_id)
+        stored = await self.bus.get_result(task_id)
+        if stored is not None and not waiter.done():
+            waiter.set_result(stored)
+        return await self._wait(task_id, waiter, timeout)
+
+    async def _watch(self, task_id: str) -> asyncio.Future[Result]:
+        if self._results_sub is None:
+            self._results_sub = await self.bus.nc.subscribe(self.bus.subjects.all_results,
+                                                            cb=self._on_result,
+                                                            pending_msgs_limit=1_000_000)
+        waiter = self._waiters.get(task_id)
+        if waiter is None:
+            waiter = self._waiters[task_id] = asyncio.get_running_loop().create_future()
+        return waiter
+
+    async def _wait(self, task_id: str, waiter: asyncio.Future[Result], timeout: float) -> Result:
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except asyncio.TimeoutError:
+            raise TaskTimeout(task_id, timeout) from None
+        finally:
+            if waiter.done():
+                self._waiters.pop(task_id, None)
+
+    async def _on_result(self, msg: Msg) -> None:
+        waiter = self._waiters.get(msg.subject.rpartition(".")[2])
+        if waiter is None or waiter.done():
+            return
+        try:
+            waiter.set_result(self._codec.decode(msg.data))
+        except ProtocolError as exc:
+            waiter.set_exception(exc)
+
+    async def status(self, *, timeout: float = 0.5) -> SwarmStatus:
+        """Every live agent's status (those that answer within `timeout`) and task counts."""
+        replies = await self.bus.request_many(self.bus.subjects.status, StatusRequest(),
+                                              expect=10_000, timeout=timeout)
+        codec: Codec[AgentStatus | Error] = Codec(AgentStatus | Error)
+        agents: list[AgentStatus] = []
+        for data in replies:
+            with contextlib.suppress(ProtocolError):
+                reply = codec.decode(data)
+                if isinstance(reply, AgentStatus):
+                    agents.append(reply)
+        agents.sort(key=lambda a: (a.agent, a.replica))
+        s = self.bus.subjects
+        tasks = await self.bus.js.stream_info(s.tasks_stream)
+        results = await self.bus.js.stream_info(s.results_stream)
+        return SwarmStatus(swarm=self.config.swarm, url=self.bus.nc.connected_url.geturl()
+                           if self.bus.nc.connected_url else "", agents=agents,
+                           tasks_queued=tasks.state.messages, results_stored=results.state.messages)
+
+
+@contextlib.asynccontextmanager
+async def connect(config: SwarmConfig | str | Path, *,
+                  servers: list[str] | None = None) -> AsyncIterator[Swarm]:
+    """Connect to the swarm a deploy config describes (it must be running: `reverie up`)."""
+    if not isinstance(config, SwarmConfig):
+        config = load_config(config, check_agents=False)
+    urls = servers or resolve_servers(config)
+    try:
+        bus = await Bus.connect(urls, swarm=config.swarm, name=f"{config.swarm}.client",
+                                max_message_bytes=config.max_message_bytes,
+                                connect_timeout=config.nats.connect_timeout)
+    except (nats.errors.NoServersError, OSError, asyncio.TimeoutError) as exc:
+        raise SwarmNotRunning(f"cannot reach NATS for swarm {config.swarm!r} at {', '.join(urls)}: {exc}") from None
+    async with bus:
+        await bus.ensure_streams()
+        yield Swarm(bus, config)

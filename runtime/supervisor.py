@@ -1,0 +1,210 @@
+"""`reverie up`: start NATS (if embedded), one OS process per agent replica, restart on crash."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import TextIO
+
+from nats.aio.msg import Msg
+
+from reverie.protocol import AgentState, Codec, Lifecycle, ProtocolError
+
+from .bus import Bus
+from .config import SwarmConfig
+from .embedded import EmbeddedNats
+from .errors import ReverieError
+from .state import SwarmState, clear_state, read_state, write_state
+
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 10.0
+STABLE_AFTER = 10.0
+"""A replica that ran this long before crashing restarts from the first backoff step again."""
+
+
+class _Replica:
+    """One agent replica's OS process, restarted with backoff while the swarm runs."""
+
+    def __init__(self, sup: Supervisor, name: str, index: int, label: str) -> None:
+        self.sup = sup
+        self.name = name
+        self.index = index
+        self.label = label
+        self.proc: asyncio.subprocess.Process | None = None
+        self.restarts = 0
+        self.ready_pid: int | None = None
+        self.ready = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc and self.proc.returncode is None else None
+
+    async def run(self) -> None:
+        failures = 0
+        while not self.sup.stopping:
+            began = time.monotonic()
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.sup.worker_command(self.name, self.index), stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                env=self.sup.child_env, start_new_session=True,
+            )
+            pump = asyncio.create_task(self._pump(self.proc))
+            code = await self.proc.wait()
+            await pump
+            if self.sup.stopping:
+                return
+            failures = 0 if time.monotonic() - began > STABLE_AFTER else failures + 1
+            delay = min(BACKOFF_FIRST * 2 ** max(failures - 1, 0), BACKOFF_MAX)
+            self.sup.say(f"{self.label} exited with code {code}; restarting in {delay:g}s")
+            self.restarts += 1
+            try:
+                await asyncio.wait_for(self.sup.stopped.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _pump(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while line := await proc.stdout.readline():
+            self.sup.emit(f"{self.label} | {line.decode(errors='replace').rstrip()}")
+
+
+class Supervisor:
+    """Runs a swarm. `async with Supervisor(config) as sup:` returns once every replica is ready."""
+
+    def __init__(self, config: SwarmConfig, *, out: TextIO | None = None,
+                 ready_timeout: float = 60.0) -> None:
+        self.config = config
+        self.out = out or sys.stdout
+        self.ready_timeout = ready_timeout
+        self.stopping = False
+        self.stopped = asyncio.Event()
+        self.url = ""
+        self.server: EmbeddedNats | None = None
+        self.bus: Bus | None = None
+        self.replicas: list[_Replica] = []
+        data = config.data_path
+        config_dir = str(Path(config.source).resolve().parent) if Path(config.source).exists() else ""
+        path = [p for p in (config_dir, os.getcwd(), os.environ.get("PYTHONPATH", "")) if p]
+        self.child_env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "PYTHONUNBUFFERED": "1"}
+        self.data = data
+
+    # ------------------------------------------------------------------ output
+
+    def emit(self, line: str) -> None:
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    def say(self, line: str) -> None:
+        self.emit(f"reverie: {line}")
+
+    def worker_command(self, name: str, index: int) -> list[str]:
+        return [sys.executable, "-m", "reverie.runtime.worker", "--config", self.config.source,
+                "--agent", name, "--replica", str(index), "--nats", self.url,
+                "--data-dir", str(self.data)]
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Supervisor:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        self.data.mkdir(parents=True, exist_ok=True)
+        nats = self.config.nats
+        if nats.embedded:
+            running = read_state(self.data)
+            if running is not None:
+                raise ReverieError(f"swarm {running.swarm!r} is already running from {self.data} "
+                                   f"(supervisor pid {running.pid}); stop it first or use another data_dir")
+            self.server = EmbeddedNats(self.data / "nats", binary=nats.server, host=nats.host, port=nats.port)
+            self.url = await self.server.start()
+            write_state(self.data, SwarmState(swarm=self.config.swarm, url=self.url, pid=os.getpid(),
+                                              started_at=time.time()))
+        else:
+            self.url = ",".join(nats.servers)
+        self.bus = await Bus.connect(self.url.split(","), swarm=self.config.swarm,
+                                     name=f"{self.config.swarm}.supervisor",
+                                     connect_timeout=nats.connect_timeout)
+        await self.bus.ensure_streams()
+        await self.bus.nc.subscribe(self.bus.subjects.rel("events.agent.*"), cb=self._on_event)
+        await self.bus.nc.flush()
+        for spec in self.config.agents:
+            for i in range(spec.replicas):
+                label = spec.name if spec.replicas == 1 else f"{spec.name}.{i}"
+                replica = _Replica(self, spec.name, i, label)
+                replica.task = asyncio.create_task(replica.run(), name=f"replica:{label}")
+                self.replicas.append(replica)
+        waiting = [asyncio.create_task(r.ready.wait()) for r in self.replicas]
+        done, pending = await asyncio.wait(waiting, timeout=self.ready_timeout)
+        for p in pending:
+            p.cancel()
+        if pending:
+            late = ", ".join(r.label for r in self.replicas if not r.ready.is_set())
+            raise ReverieError(f"agents not ready within {self.ready_timeout:g}s: {late}")
+        where = f"data in {self.data}"
+        self.say(f"swarm {self.config.swarm!r} ready: {len(self.replicas)} agent processes on "
+                 f"{self.url} ({where})")
+
+    _codec: Codec[Lifecycle] = Codec(Lifecycle)
+
+    async def _on_event(self, msg: Msg) -> None:
+        try:
+            event = self._codec.decode(msg.data)
+        except ProtocolError:
+            return
+        for r in self.replicas:
+            if r.name == event.agent and r.index == event.replica:
+                if event.state is AgentState.READY and event.pid == r.pid:
+                    r.ready_pid = event.pid
+                    if r.ready.is_set() and r.restarts:
+                        self.say(f"{r.label} ready again (pid {event.pid}, restart {r.restarts})")
+                    r.ready.set()
+
+    async def stop(self) -> None:
+        """SIGTERM every replica (they drain), SIGKILL what is left after the grace period."""
+        if self.stopping:
+            return
+        self.stopping = True
+        self.stopped.set()
+        procs = [r.proc for r in self.replicas if r.proc is not None and r.proc.returncode is None]
+        for proc in procs:
+            _signal(proc, signal.SIGTERM)
+        if procs:
+            waits = [asyncio.create_task(p.wait()) for p in procs]
+            _, pending = await asyncio.wait(waits, timeout=self.config.shutdown_grace + 2.0)
+            for proc in procs:
+                if proc.returncode is None:
+                    _signal(proc, signal.SIGKILL)
+            await asyncio.gather(*waits, return_exceptions=True)
+        tasks = [r.task for r in self.replicas if r.task is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.bus is not None:
+            await self.bus.close()
+        if self.server is not None:
+            await self.server.stop()
+            clear_state(self.data)
+
+    def processes(self) -> dict[str, int | None]:
+        """Current pid of each replica, by label."""
+        return {r.label: r.pid for r in self.replicas}
+
+
+def _signal(proc: asyncio.subprocess.Process, sig: int) -> None:
+    try:
+        proc.send_signal(sig)
+    except ProcessLookupError:
+        pass

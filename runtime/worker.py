@@ -1,0 +1,63 @@
+"""One agent replica as an OS process: `python -m reverie.runtime.worker …` (the supervisor runs it)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import AsyncIterator
+
+from .bus import Bus
+from .config import SwarmConfig, load_config
+from .errors import ReverieError
+from .host import AgentHost
+from .logs import setup_logging
+from .registry import resolve_agent_class
+
+
+@contextlib.asynccontextmanager
+async def serve_agent(config: SwarmConfig, name: str, *, servers: list[str],
+                      replica: int = 0) -> AsyncIterator[AgentHost]:
+    """Run one replica of agent `name` in this event loop: subscribed and ready on entry."""
+    spec = config.agent(name)
+    cls = resolve_agent_class(spec.kind)
+    bus = await Bus.connect(servers, swarm=config.swarm, name=f"{config.swarm}.{name}.{replica}",
+                            max_message_bytes=config.max_message_bytes,
+                            connect_timeout=config.nats.connect_timeout)
+    async with bus, AgentHost(cls, bus=bus, config=config, spec=spec, replica=replica) as host:
+        yield host
+
+
+async def _run(config: SwarmConfig, name: str, replica: int, servers: list[str]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with serve_agent(config, name, servers=servers, replica=replica):
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="reverie-worker")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--agent", required=True)
+    parser.add_argument("--replica", type=int, default=0)
+    parser.add_argument("--nats", required=True, help="comma-separated server URLs")
+    parser.add_argument("--data-dir")
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        config = load_config(args.config, data_dir=args.data_dir)
+        asyncio.run(_run(config, args.agent, args.replica, args.nats.split(",")))
+    except ReverieError as exc:
+        print(f"reverie: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
