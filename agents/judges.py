@@ -54,7 +54,11 @@ def judge_plan(candidate: Candidate, spec: PlanSpec) -> Judgement:
     for name in c.required:
         if name not in steps:
             reasons.append(
-                Reason(code="missing_required", text=f"required operation {name!r} is missing", ops=(name,))
+                Reason(
+                    code="missing_required",
+                    text=f"required operation {name!r} is missing",
+                    ops=(name,),
+                )
             )
             failed += 1
     for a, b in c.before:
@@ -221,7 +225,11 @@ def judge_rules(candidate: Candidate, spec: PlanSpec | None, rules: Rules | Rule
         if hits or pattern.search(text):
             where = f"steps {', '.join(hits)}" if hits else "the text"
             reasons.append(
-                Reason(code="harmful", text=f"{where} match harmful pattern {pattern.pattern!r}", ops=hits)
+                Reason(
+                    code="harmful",
+                    text=f"{where} match harmful pattern {pattern.pattern!r}",
+                    ops=hits,
+                )
             )
             harmful = True
             failed += 1
@@ -240,7 +248,9 @@ def judge_rules(candidate: Candidate, spec: PlanSpec | None, rules: Rules | Rule
             failed += 1
         elif pattern.search(text):
             reasons.append(
-                Reason(code="pattern", text=f"the text matches forbidden pattern {pattern.pattern!r}")
+                Reason(
+                    code="pattern", text=f"the text matches forbidden pattern {pattern.pattern!r}"
+                )
             )
             failed += 1
 
@@ -249,7 +259,9 @@ def judge_rules(candidate: Candidate, spec: PlanSpec | None, rules: Rules | Rule
             checks += 1
             if name in steps:
                 reasons.append(
-                    Reason(code="forbidden_op", text=f"operation {name!r} is forbidden", ops=(name,))
+                    Reason(
+                        code="forbidden_op", text=f"operation {name!r} is forbidden", ops=(name,)
+                    )
                 )
                 failed += 1
 

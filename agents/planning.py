@@ -137,7 +137,9 @@ def _check_semantics(spec: PlanSpec) -> None:
     for i, (a, b) in enumerate(c.before):
         for j, name in enumerate((a, b)):
             if name not in seen:
-                raise PlanSpecError(f"$.constraints.before[{i}][{j}]", f"{name!r} is not an operation")
+                raise PlanSpecError(
+                    f"$.constraints.before[{i}][{j}]", f"{name!r} is not an operation"
+                )
         if a == b:
             raise PlanSpecError(f"$.constraints.before[{i}]", f"{a!r} cannot come before itself")
 
@@ -171,7 +173,11 @@ def evaluate(spec: PlanSpec, steps: Sequence[str]) -> PlanEvaluation:
         op = ops.get(name)
         if op is None:
             problems.append(
-                Reason(code="invalid_path", text=f"step {i + 1} {name!r} is not an operation", ops=(name,))
+                Reason(
+                    code="invalid_path",
+                    text=f"step {i + 1} {name!r} is not an operation",
+                    ops=(name,),
+                )
             )
             stuck = True
             continue
@@ -212,4 +218,3 @@ def evaluate(spec: PlanSpec, steps: Sequence[str]) -> PlanEvaluation:
 def path_text(steps: Sequence[str]) -> str:
     """The human form of a path: `"backup -> migrate -> verify"` (empty string for no steps)."""
     return " -> ".join(steps)
-

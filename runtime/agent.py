@@ -173,5 +173,5 @@ def _bind(cls: type, name: str, func: Callable[..., Any], spec: HandlerSpec) -> 
             f"got {message_type!r}; {hint}")
     if spec.pattern.startswith("task.") and message_type is not Task:
         raise HandlerSignatureError(f"handler {where} on {spec.pattern!r} receives tasks: annotate "
-                                    f"{params[1].name!r} as `Task`")
+                                    f"{params[1].name!r} as `Task`; {hint}")
     return BoundHandler(name, spec, message_type, func, wants_ctx=len(params) == 3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -132,6 +133,13 @@ def parse_config(
 
     if check_agents:
         from .registry import resolve_agent_class  # late: registry imports the agent API
+
+        # `module:Class` kinds are imported from the config's folder, the current directory
+        # or installed packages (the supervisor gives agent processes the same PYTHONPATH).
+        # Appended, never prepended, so a file there cannot shadow an installed module.
+        for folder in (str(base_dir or Path.cwd()), os.getcwd()):
+            if folder not in sys.path:
+                sys.path.append(folder)
 
         for i, spec in enumerate(config.agents):
             try:

@@ -158,8 +158,8 @@ class AgentHost:
     def _count_bad(self, subject: str, exc: ProtocolError) -> None:
         self.counters["errors"] += 1
         self.counters[f"error.{exc.reason}"] += 1
-        self._burst.warning(f"bad:{exc.reason}", "dropped a %s message on %s: %s",
-                            exc.reason, subject, exc.detail)
+        self._burst.warning(f"bad:{exc.reason}", "dropped a message on %s (%s): %s",
+                            subject, exc.reason, exc.detail)
 
     def _count_handler_error(self, h: BoundHandler, exc: BaseException) -> None:
         self.counters["errors"] += 1
@@ -241,6 +241,17 @@ class AgentHost:
             started.set_exception(exc)
             return
         started.set_result(None)
+        try:
+            await self._fetch_loop(h, codec, psub, limit)
+        finally:
+            # a pull subscription holds fetched-but-unread messages that a connection drain
+            # would wait on forever; in-flight tasks still ack through their own reply subject
+            try:
+                await psub.unsubscribe()
+            except nats.errors.Error:
+                pass
+
+    async def _fetch_loop(self, h: BoundHandler, codec: Codec[Task], psub: Any, limit: int) -> None:
         capacity = asyncio.Event()
         capacity.set()
         running: set[asyncio.Task[None]] = set()

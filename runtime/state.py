@@ -16,6 +16,7 @@ class SwarmState(msgspec.Struct, frozen=True):
     url: str
     pid: int
     started_at: float
+    server_pid: int | None = None
 
 
 def state_path(data_dir: Path) -> Path:

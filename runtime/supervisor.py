@@ -133,7 +133,7 @@ class Supervisor:
             self.server = EmbeddedNats(self.data / "nats", binary=nats.server, host=nats.host, port=nats.port)
             self.url = await self.server.start()
             write_state(self.data, SwarmState(swarm=self.config.swarm, url=self.url, pid=os.getpid(),
-                                              started_at=time.time()))
+                                              started_at=time.time(), server_pid=self.server.pid))
         else:
             self.url = ",".join(nats.servers)
         self.bus = await Bus.connect(self.url.split(","), swarm=self.config.swarm,

@@ -30,7 +30,12 @@ from reverie.agents.planning import (
     path_text,
 )
 from reverie.agents.reasoners.base import Proposal, Reasoner
-from reverie.agents.reasoners.offline import OfflineReasoner, enumerate_paths
+from reverie.agents.reasoners.offline import (
+    LearnedConstraints,
+    OfflineReasoner,
+    PlanPath,
+    enumerate_paths,
+)
 from reverie.protocol import (
     Candidate,
     Decision,
@@ -53,7 +58,14 @@ EXAMPLE: dict[str, Any] = {
     "start": "live",
     "goal": "done",
     "operations": [
-        {"name": "backup", "from": "live", "to": "backed_up", "duration": 10, "risk": 0, "tags": []},
+        {
+            "name": "backup",
+            "from": "live",
+            "to": "backed_up",
+            "duration": 10,
+            "risk": 0,
+            "tags": [],
+        },
         {
             "name": "migrate_in_place",
             "from": "live",
@@ -114,7 +126,9 @@ def codes(reasons: Sequence[Reason]) -> list[str]:
 # --------------------------------------------------------------------------- the simulated loop
 
 
-def judge_all(candidate: Candidate, spec: PlanSpec, rules: Rules | RuleSet = RULES) -> tuple[Verdict, ...]:
+def judge_all(
+    candidate: Candidate, spec: PlanSpec, rules: Rules | RuleSet = RULES
+) -> tuple[Verdict, ...]:
     """Build the three critics' Verdicts for one candidate, as critic agents would send them."""
     judged = {
         "plan": judge_plan(candidate, spec),
@@ -175,7 +189,9 @@ async def dream(
                 dreamer="test",
             )
             verdicts = judge_all(c, spec, rules)
-            judged.append(JudgedCandidate(candidate=c, verdicts=verdicts, outcome=outcome(verdicts)))
+            judged.append(
+                JudgedCandidate(candidate=c, verdicts=verdicts, outcome=outcome(verdicts))
+            )
         history.append(
             RoundTrace(round=rnd, candidates=tuple(judged), elapsed=time.monotonic() - started)
         )
@@ -204,7 +220,13 @@ def test_parse_example_spec() -> None:
 
 
 def test_minimal_spec_defaults() -> None:
-    spec = parse_spec({"start": "a", "goal": "b", "operations": [{"name": "go", "from": "a", "to": "b", "duration": 1}]})
+    spec = parse_spec(
+        {
+            "start": "a",
+            "goal": "b",
+            "operations": [{"name": "go", "from": "a", "to": "b", "duration": 1}],
+        }
+    )
     assert spec.constraints.time_budget is None and spec.constraints.required == ()
     assert spec.seed == 0
 
@@ -212,18 +234,54 @@ def test_minimal_spec_defaults() -> None:
 @pytest.mark.parametrize(
     ("mutate", "path", "fragment"),
     [
-        (lambda s: s["operations"][1].update(duration="slow"), "$.operations[1].duration", "Expected `float`, got `str`"),
+        (
+            lambda s: s["operations"][1].update(duration="slow"),
+            "$.operations[1].duration",
+            "Expected `float`, got `str`",
+        ),
         (lambda s: s["operations"][0].update(risk=-1), "$.operations[0].risk", ">= 0"),
-        (lambda s: s["operations"][2].pop("from"), "$.operations[2]", "missing required field `from`"),
-        (lambda s: s["constraints"].update(time_budjet=5), "$.constraints", "unknown field `time_budjet`"),
-        (lambda s: s["constraints"].update(before=[["backup"]]), "$.constraints.before[0]", "Expected `array` of length 2"),
+        (
+            lambda s: s["operations"][2].pop("from"),
+            "$.operations[2]",
+            "missing required field `from`",
+        ),
+        (
+            lambda s: s["constraints"].update(time_budjet=5),
+            "$.constraints",
+            "unknown field `time_budjet`",
+        ),
+        (
+            lambda s: s["constraints"].update(before=[["backup"]]),
+            "$.constraints.before[0]",
+            "Expected `array` of length 2",
+        ),
         (lambda s: s.update(operations=[]), "$.operations", "length >= 1"),
-        (lambda s: s["operations"][3].update(name="backup"), "$.operations[3].name", "duplicate operation name 'backup'"),
-        (lambda s: s.update(start="nowhere"), "$.start", "no operation starts from state 'nowhere'"),
+        (
+            lambda s: s["operations"][3].update(name="backup"),
+            "$.operations[3].name",
+            "duplicate operation name 'backup'",
+        ),
+        (
+            lambda s: s.update(start="nowhere"),
+            "$.start",
+            "no operation starts from state 'nowhere'",
+        ),
         (lambda s: s.update(goal="moon"), "$.goal", "no operation leads to state 'moon'"),
-        (lambda s: s["constraints"].update(required=["backup", "pray"]), "$.constraints.required[1]", "'pray' is not an operation"),
-        (lambda s: s["constraints"].update(forbidden=["rm"]), "$.constraints.forbidden[0]", "'rm' is not an operation"),
-        (lambda s: s["constraints"].update(before=[["backup", "nap"]]), "$.constraints.before[0][1]", "'nap' is not an operation"),
+        (
+            lambda s: s["constraints"].update(required=["backup", "pray"]),
+            "$.constraints.required[1]",
+            "'pray' is not an operation",
+        ),
+        (
+            lambda s: s["constraints"].update(forbidden=["rm"]),
+            "$.constraints.forbidden[0]",
+            "'rm' is not an operation",
+        ),
+        (
+            lambda s: s["constraints"].update(before=[["backup", "nap"]]),
+            "$.constraints.before[0][1]",
+            "'nap' is not an operation",
+        ),
     ],
 )
 def test_spec_errors_name_the_path(mutate: Any, path: str, fragment: str) -> None:
@@ -240,7 +298,9 @@ def test_spec_errors_name_the_path(mutate: Any, path: str, fragment: str) -> Non
 def test_spec_error_message_format() -> None:
     spec = example()
     spec["operations"][1]["duration"] = "5"
-    with pytest.raises(PlanSpecError, match=r"^\$\.operations\[1\]\.duration: Expected `float`, got `str`$"):
+    with pytest.raises(
+        PlanSpecError, match=r"^\$\.operations\[1\]\.duration: Expected `float`, got `str`$"
+    ):
         parse_spec(spec)
 
 
@@ -292,7 +352,11 @@ def test_path_text() -> None:
 
 
 def test_judge_plan_accepts_good_path() -> None:
-    assert judge_plan(cand(["backup", "migrate", "verify"]), parse_spec(EXAMPLE)) == (Decision.ACCEPT, 1.0, ())
+    assert judge_plan(cand(["backup", "migrate", "verify"]), parse_spec(EXAMPLE)) == (
+        Decision.ACCEPT,
+        1.0,
+        (),
+    )
 
 
 def test_judge_plan_invalid_path() -> None:
@@ -327,7 +391,10 @@ def test_judge_plan_order() -> None:
 
 
 def test_judge_budget_accepts_within_limits() -> None:
-    assert judge_budget(cand(["backup", "migrate", "verify"]), parse_spec(EXAMPLE))[0] is Decision.ACCEPT
+    assert (
+        judge_budget(cand(["backup", "migrate", "verify"]), parse_spec(EXAMPLE))[0]
+        is Decision.ACCEPT
+    )
 
 
 def test_judge_budget_over_budget() -> None:
@@ -359,7 +426,9 @@ def test_judge_budget_forbidden_tag() -> None:
 
 
 def test_judge_rules_spec_forbidden_op() -> None:
-    decision, _, reasons = judge_rules(cand(["migrate_in_place", "drop_table"]), parse_spec(EXAMPLE), RuleSet())
+    decision, _, reasons = judge_rules(
+        cand(["migrate_in_place", "drop_table"]), parse_spec(EXAMPLE), RuleSet()
+    )
     assert decision is Decision.REJECT
     assert codes(reasons) == ["forbidden_op"] and reasons[0].ops == ("drop_table",)
 
@@ -369,7 +438,9 @@ def test_judge_rules_forbidden_pattern() -> None:
     _, _, reasons = judge_rules(cand(["migrate_in_place", "verify"]), None, rules)
     assert codes(reasons) == ["forbidden_op"] and reasons[0].ops == ("migrate_in_place",)
     # text-only match (a non-plan candidate has no steps)
-    decision, _, reasons = judge_rules(cand([], text="we migrate in place"), None, RuleSet(forbidden=("in place",)))
+    decision, _, reasons = judge_rules(
+        cand([], text="we migrate in place"), None, RuleSet(forbidden=("in place",))
+    )
     assert decision is Decision.REJECT and codes(reasons) == ["pattern"]
 
 
@@ -389,7 +460,9 @@ def test_judge_rules_harmful_in_text_only() -> None:
 
 def test_judge_rules_required_and_limits() -> None:
     rules = RuleSet(required=(r"^back",), max_steps=1, max_chars=10)
-    decision, _, reasons = judge_rules(cand(["migrate_in_place", "verify"]), parse_spec(EXAMPLE), rules)
+    decision, _, reasons = judge_rules(
+        cand(["migrate_in_place", "verify"]), parse_spec(EXAMPLE), rules
+    )
     assert decision is Decision.REJECT
     assert codes(reasons) == ["missing_required", "too_long", "too_long"]
     assert reasons[0].ops == ("backup",)  # the spec's ops that would satisfy the pattern
@@ -401,7 +474,11 @@ def test_judge_rules_non_plan_candidate() -> None:
     rules = RuleSet(required=("because",), max_chars=40)
     assert judge_rules(cand([], text="yes, because it is"), None, rules)[0] is Decision.ACCEPT
     decision, _, reasons = judge_rules(cand([], text="no"), None, rules)
-    assert decision is Decision.REJECT and codes(reasons) == ["missing_required"] and reasons[0].ops == ()
+    assert (
+        decision is Decision.REJECT
+        and codes(reasons) == ["missing_required"]
+        and reasons[0].ops == ()
+    )
 
 
 def test_judge_rules_accepts_with_compiled_rules() -> None:
@@ -425,7 +502,9 @@ def test_invalid_regex_is_a_typed_error() -> None:
 def test_parse_rules_from_toml_and_mapping() -> None:
     toml = 'harmful = ["force_push", "drop_database", "rm_rf"]\nmax_steps = 12\n'
     assert parse_rules(toml) == RULES
-    assert parse_rules({"harmful": ["force_push", "drop_database", "rm_rf"], "max_steps": 12}) == RULES
+    assert (
+        parse_rules({"harmful": ["force_push", "drop_database", "rm_rf"], "max_steps": 12}) == RULES
+    )
     with pytest.raises(RuleSetError, match=r"^\$\.max_steps: Expected `int \| null`, got `str`"):
         parse_rules({"max_steps": "many"})
     with pytest.raises(RulePatternError):
@@ -450,10 +529,17 @@ def test_offline_reasoner_satisfies_protocol() -> None:
 
 async def test_round1_is_greedy_by_duration() -> None:
     props = await OfflineReasoner().propose(Task(id="t", kind="plan", input=EXAMPLE), 1, 2, ())
-    assert [p.steps for p in props] == [("migrate_in_place", "drop_table"), ("migrate_in_place", "verify")]
+    assert [p.steps for p in props] == [
+        ("migrate_in_place", "drop_table"),
+        ("migrate_in_place", "verify"),
+    ]
     assert isinstance(props[0], Proposal)
     assert props[0].text == "migrate_in_place -> drop_table"
-    assert props[0].answer == {"steps": ["migrate_in_place", "drop_table"], "duration": 6.0, "risk": 5.0}
+    assert props[0].answer == {
+        "steps": ["migrate_in_place", "drop_table"],
+        "duration": 6.0,
+        "risk": 5.0,
+    }
     assert "fastest" in props[0].rationale
 
 
@@ -470,7 +556,12 @@ async def test_offline_reasoner_is_deterministic_and_seeded() -> None:
     assert len(orders) > 1  # the seed changes the order of equal-duration paths
     # the spec's own seed feeds the tiebreak too
     spec_orders = {
-        tuple(p.steps for p in await OfflineReasoner().propose(Task(id="t", kind="plan", input=tie_spec(s)), 1, 6, ()))
+        tuple(
+            p.steps
+            for p in await OfflineReasoner().propose(
+                Task(id="t", kind="plan", input=tie_spec(s)), 1, 6, ()
+            )
+        )
         for s in range(8)
     }
     assert len(spec_orders) > 1
@@ -523,11 +614,59 @@ async def test_reasoner_learns_from_reasons() -> None:
     c = cand(first[0].steps, task)
     verdicts = judge_all(c, spec)
     trace = RoundTrace(
-        round=1, candidates=(JudgedCandidate(candidate=c, verdicts=verdicts, outcome=outcome(verdicts)),), elapsed=0
+        round=1,
+        candidates=(JudgedCandidate(candidate=c, verdicts=verdicts, outcome=outcome(verdicts)),),
+        elapsed=0,
     )
     second = await OfflineReasoner().propose(task, 2, 3, (trace,))
     assert [p.steps for p in second] == [("backup", "migrate", "verify")]
-    assert "round 1" in second[0].rationale
+    assert "taught in round 1: avoid migrate_in_place" in second[0].rationale
+
+
+def path(*steps: str, duration: float = 10, risk: float = 0) -> PlanPath:
+    return PlanPath(steps=steps, duration=duration, risk=risk)
+
+
+@pytest.mark.parametrize(
+    ("reason", "rejected", "admitted"),
+    [
+        (Reason(code="forbidden_op", text="", ops=("x",)), path("a", "x"), path("a", "b")),
+        (Reason(code="harmful", text="", ops=("x",)), path("x"), path("b")),
+        (Reason(code="risk", text="", ops=("x",)), path("x"), path("b", risk=9)),  # tag: ban
+        (
+            Reason(code="risk", text="", ops=("x",), limit=4, value=6),
+            path("b", risk=5),
+            path("x", risk=4),
+        ),
+        (Reason(code="missing_required", text="", ops=("r",)), path("a"), path("a", "r")),
+        (Reason(code="missing_required", text="", ops=("r1", "r2")), path("a"), path("r2")),
+        (Reason(code="order", text="", ops=("a", "b")), path("b", "a"), path("a", "b")),
+        (Reason(code="order", text="", ops=("a", "b")), path("c", "b"), path("c", "d")),
+        (
+            Reason(code="over_budget", text="", limit=20, value=30),
+            path("a", duration=21),
+            path("a", duration=20),
+        ),
+        (Reason(code="too_long", text="", limit=2, value=3), path("a", "b", "c"), path("a", "b")),
+        (Reason(code="too_long", text="", limit=6, value=9), path("abcd", "e"), path("abcdef")),
+    ],
+)
+def test_each_reason_code_is_learned(
+    reason: Reason, rejected: PlanPath, admitted: PlanPath
+) -> None:
+    learned = LearnedConstraints()
+    learned.learn(reason, ("p", "q", "r"), round=1)
+    assert not learned.admits(rejected)
+    assert learned.admits(admitted)
+    assert learned.describe()
+
+
+def test_learned_limits_keep_the_tightest() -> None:
+    learned = LearnedConstraints()
+    learned.learn(Reason(code="over_budget", text="", limit=30, value=40), ("a",), 1)
+    learned.learn(Reason(code="over_budget", text="", limit=20, value=25), ("b",), 2)
+    learned.learn(Reason(code="over_budget", text="", limit=25, value=26), ("c",), 3)
+    assert learned.max_duration == (20, 2)
 
 
 # --------------------------------------------------------------------------- dream loops
@@ -556,15 +695,22 @@ async def test_db_migration_loop_accepts_later_without_repeats() -> None:
     assert "backup" in result.accepted.candidate.steps
 
 
+DEPLOYED_RULES = RuleSet(
+    harmful=("force_push", "drop_database", "rm_rf"), forbidden=("skip_tests",), max_steps=12
+)
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+@pytest.mark.parametrize("rules", [RULES, DEPLOYED_RULES], ids=["brief-rules", "deployed-rules"])
 @pytest.mark.parametrize("name", sorted(p.name for p in TASKS.glob("*.json")))
-async def test_sample_tasks_are_solved(name: str) -> None:
+async def test_sample_tasks_are_solved(name: str, rules: RuleSet, seed: int) -> None:
     spec_obj = load(TASKS / name)
     spec = parse_spec(spec_obj)
-    result = await dream(spec_obj)
+    result = await dream(spec_obj, OfflineReasoner(seed=seed), rules=rules)
     assert result.accepted is not None, f"{name} not accepted within 5 rounds"
     assert result.rounds <= 5
     accepted = result.accepted.candidate
-    assert all(v.decision is Decision.ACCEPT for v in judge_all(accepted, spec))
+    assert all(v.decision is Decision.ACCEPT for v in judge_all(accepted, spec, rules))
     assert evaluate(spec, accepted.steps).valid
     paths = proposed_paths(result.history)
     assert len(paths) == len(set(paths))

@@ -181,25 +181,37 @@ class LearnedConstraints:
             return False
         return True
 
-    def describe(self, limit: int = 4) -> list[str]:
-        """Short phrases for a rationale, each tagged with the round it was learned in."""
-        items: list[tuple[int, str]] = []
-        items += [(r, f"avoiding {op}") for op, r in self.banned.items()]
-        items += [(r, f"including {' or '.join(opts)}") for opts, r in self.require_any.items()]
-        items += [(r, f"{a} before {b}") for (a, b), r in self.order.items()]
-        if self.max_duration:
-            items.append((self.max_duration[1], f"duration <= {self.max_duration[0]:g}"))
-        if self.max_risk:
-            items.append((self.max_risk[1], f"risk <= {self.max_risk[0]:g}"))
-        if self.max_steps:
-            items.append((self.max_steps[1], f"at most {self.max_steps[0]} steps"))
-        if self.max_chars:
-            items.append((self.max_chars[1], f"at most {self.max_chars[0]} characters"))
-        items.sort(key=lambda item: item[0])
-        phrases = [f"{text} (round {r})" for r, text in items[:limit]]
-        if len(items) > limit:
-            phrases.append(f"{len(items) - limit} more")
-        return phrases
+    def describe(self) -> str:
+        """The lessons as one line for a rationale, grouped by the round that taught them:
+        `round 1: avoid a, b; include c; c before d; risk <= 4`."""
+        by_round: dict[int, dict[str, list[str]]] = {}
+
+        def note(round: int, group: str, text: str) -> None:
+            by_round.setdefault(round, {}).setdefault(group, []).append(text)
+
+        for op, r in self.banned.items():
+            note(r, "avoid", op)
+        for opts, r in self.require_any.items():
+            note(r, "include", " or ".join(opts))
+        for (a, b), r in self.order.items():
+            note(r, "", f"{a} before {b}")
+        limits = (
+            (self.max_duration, "duration <= {:g}"),
+            (self.max_risk, "risk <= {:g}"),
+            (self.max_steps, "at most {} steps"),
+            (self.max_chars, "at most {} characters"),
+        )
+        for learned, fmt in limits:
+            if learned:
+                note(learned[1], "", fmt.format(learned[0]))
+        parts = []
+        for r in sorted(by_round):
+            groups = by_round[r]
+            phrases = [
+                f"{g} {', '.join(items)}" if g else "; ".join(items) for g, items in groups.items()
+            ]
+            parts.append(f"round {r}: {'; '.join(phrases)}")
+        return " | ".join(parts)
 
 
 def _tighter(current: tuple[_N, int] | None, limit: _N, round: int) -> tuple[_N, int]:
@@ -249,17 +261,21 @@ class OfflineReasoner:
             what = "fastest" if rank == 1 else f"#{rank} fastest"
             cost = f"duration {path.duration:g}, risk {path.risk:g}"
             if not history:
-                why = f"{what} path ({cost}); constraints not known yet"
+                why = f"{what} path ({cost}); no constraints known yet"
             elif lessons:
-                why = f"{what} path not yet tried ({cost}), {'; '.join(lessons)}"
+                why = f"{what} untried path ({cost}) honouring what critics taught in {lessons}"
             else:
-                why = f"{what} path not yet tried ({cost}); critics gave nothing to steer by"
+                why = f"{what} untried path ({cost}); critics gave nothing to steer by"
             proposals.append(
                 Proposal(
                     steps=path.steps,
                     text=path_text(path.steps),
                     rationale=why,
-                    answer={"steps": list(path.steps), "duration": path.duration, "risk": path.risk},
+                    answer={
+                        "steps": list(path.steps),
+                        "duration": path.duration,
+                        "risk": path.risk,
+                    },
                 )
             )
         return proposals

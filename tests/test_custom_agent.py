@@ -1,0 +1,37 @@
+"""The README's custom-agent example, run exactly as written, in a swarm of real processes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from reverie.protocol import ResultStatus
+from reverie.runtime import Supervisor, connect, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_example(name: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    match = re.search(rf"<!-- example: {re.escape(name)} -->\n```\w+\n(.*?)```", text, re.S)
+    assert match, f"README.md has no example block {name}"
+    return match.group(1)
+
+
+def test_readme_example_is_short() -> None:
+    code = readme_example("echo_agent.py")
+    assert len(code.strip().splitlines()) < 20
+
+
+async def test_readme_custom_agent_receives_a_task_and_replies(tmp_path: Path) -> None:
+    (tmp_path / "echo_agent.py").write_text(readme_example("echo_agent.py"))
+    (tmp_path / "my-swarm.toml").write_text('swarm = "mine"\ndata_dir = "data"\n\n' + readme_example("echo.toml"))
+    config = load_config(tmp_path / "my-swarm.toml")
+    with open(tmp_path / "swarm.log", "w") as log:
+        async with Supervisor(config, out=log):
+            async with connect(tmp_path / "my-swarm.toml") as swarm:
+                result = await swarm.submit("hello", kind="echo", timeout=30)
+    assert result.status is ResultStatus.ACCEPTED
+    assert result.answer == "HELLO"
+    assert result.agent == "echo"
+    assert "echoing task" in (tmp_path / "swarm.log").read_text()

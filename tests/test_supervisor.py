@@ -1,0 +1,86 @@
+"""`reverie up` as a real process tree: ready line, restart of a killed agent, clean SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from reverie.runtime.state import pid_alive, read_state
+
+from .conftest import ROOT, eventually, run_cli
+
+
+async def status_json(config: Path, data: Path) -> dict:
+    proc = await asyncio.to_thread(run_cli, "status", str(config), "--json", "--data-dir", str(data))
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+async def test_up_restarts_a_killed_agent_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    config = ROOT / "deploy" / "local.toml"
+    data = tmp_path / "data"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "reverie.runtime.cli", "up", str(config), "--data-dir", str(data),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    lines: list[str] = []
+
+    async def read_until(marker: str) -> str:
+        assert proc.stdout is not None
+        while True:
+            raw = await proc.stdout.readline()
+            assert raw, f"supervisor exited before printing {marker!r}:\n" + "\n".join(lines)
+            line = raw.decode().rstrip()
+            lines.append(line)
+            if marker in line:
+                return line
+
+    try:
+        ready = await asyncio.wait_for(read_until("ready:"), 60)
+        assert "4 agent processes" in ready
+        reader = asyncio.create_task(read_until("never printed"))  # keep draining the pipe
+
+        before = await status_json(config, data)
+        pids = {a["agent"]: a["pid"] for a in before["agents"]}
+        assert sorted(pids) == ["budget", "dreamer", "planner", "rules"]
+        state = read_state(data)
+        assert state is not None and state.server_pid and pid_alive(state.server_pid)
+
+        os.kill(pids["rules"], signal.SIGKILL)
+
+        async def restarted() -> dict | None:
+            now = await status_json(config, data)
+            rules = [a for a in now["agents"] if a["agent"] == "rules"]
+            return now if rules and rules[0]["pid"] != pids["rules"] else None
+
+        after = await eventually(restarted, timeout=30, interval=0.2, what="rules to be restarted")
+        assert len(after["agents"]) == 4
+        assert any("rules exited with code -9; restarting" in line for line in lines)
+
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 15)
+        reader.cancel()
+        assert code == 0, "\n".join(lines)
+        everyone = [a["pid"] for a in after["agents"]] + [state.server_pid]
+        await eventually(lambda: _all_gone(everyone), timeout=5, what="every process to exit")
+        assert read_state(data) is None
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def _all_gone(pids: list[int]) -> bool:
+    return not any(_alive_not_zombie(p) for p in pids)
+
+
+def _alive_not_zombie(pid: int) -> bool:
+    if not pid_alive(pid):
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
