@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,15 @@ class Swarm:
         waiter = await self._watch(task.id)
         await self.publish(task)
         return await self._wait(task.id, waiter, timeout)
+
+    async def submit_many(self, tasks: Sequence[Task], *, timeout: float = 300.0,
+                          window: int = 500) -> list[Result]:
+        """Publish many tasks (up to `window` publishes in flight) and wait for every result,
+        returned in the order of `tasks`."""
+        waiters = [await self._watch(t.id) for t in tasks]
+        for i in range(0, len(tasks), window):
+            await asyncio.gather(*(self.publish(t) for t in tasks[i:i + window]))
+        return list(await asyncio.gather(*(self._wait(t.id, w, timeout) for t, w in zip(tasks, waiters))))
 
     async def result(self, task_id: str, *, timeout: float = 300.0) -> Result:
         """Wait for the result of a task published earlier (or already finished)."""

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
 
-from reverie.protocol import Budget, Result, new_id
+from reverie.protocol import Budget, Result, Task, new_id
 
 from .client import connect
 from .config import load_config
@@ -44,10 +43,9 @@ async def run_demo(*, keep: bool = False, echo: bool = True) -> dict[str, Result
                 async with connect(config) as swarm:
                     tasks = sample_tasks()
                     budget = Budget(max_rounds=5, max_seconds=60, candidates_per_round=3)
-                    results = await asyncio.gather(*(
-                        swarm.submit(spec, kind="plan", budget=budget, task_id=f"{name}-{new_id()[:6]}",
-                                     timeout=120)
-                        for name, spec in tasks.items()))
+                    results = await swarm.submit_many(
+                        [Task(id=f"{name}-{new_id()[:6]}", kind="plan", input=spec, budget=budget)
+                         for name, spec in tasks.items()], timeout=120)
                 for name, result in zip(tasks, results):
                     say("")
                     say(format_result(result, title=name))

@@ -64,6 +64,10 @@ class AgentHost:
         self._loops: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
+        self.crashed = asyncio.Event()
+        """Set when a background loop of the host died; the worker then exits non-zero and the
+        supervisor restarts the replica (a half-dead agent is worse than a restarted one)."""
+        self.crash_reason = ""
         self._status_codec: Codec[StatusRequest] = Codec(StatusRequest, max_bytes=config.max_message_bytes)
 
     # ------------------------------------------------------------------ lifecycle
@@ -83,12 +87,12 @@ class AgentHost:
         for h in self.handlers:
             if h.durable:
                 started = asyncio.get_running_loop().create_future()
-                self._loops.append(asyncio.create_task(self._consume(h, started), name=f"consume:{h.name}"))
+                self._loops.append(self._own(self._consume(h, started), f"consume:{h.name}"))
                 await started  # the durable consumer exists: tasks published from now on reach us
             else:
                 self._subs.append(await self._subscribe(h))
         self._subs.append(await self.bus.nc.subscribe(self.bus.subjects.status, cb=self._on_status))
-        self._loops.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
+        self._loops.append(self._own(self._heartbeat(), "heartbeat"))
         await self.bus.nc.flush()
         self.state = AgentState.READY
         await self._announce(AgentState.READY)
@@ -117,6 +121,21 @@ class AgentHost:
         await self.agent.on_stop()
         self.state = AgentState.STOPPED
         await self._announce(AgentState.STOPPED)
+
+    def _own(self, coro: Any, name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._loop_ended)
+        return task
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._stopping.is_set():
+            return
+        exc = task.exception()
+        self.crash_reason = f"{task.get_name()} ended: {exc!r}" if exc else f"{task.get_name()} ended"
+        self.log.error("agent loop %s", self.crash_reason, exc_info=exc)
+        self.counters["errors"] += 1
+        self.counters["error.crash"] += 1
+        self.crashed.set()
 
     async def _announce(self, state: AgentState) -> None:
         event = Lifecycle(agent=self.spec.name, replica=self.replica, pid=os.getpid(), state=state)
@@ -269,7 +288,7 @@ class AgentHost:
                 continue
             try:
                 msgs = await psub.fetch(batch=free, timeout=FETCH_TIMEOUT)
-            except nats.errors.TimeoutError:
+            except asyncio.TimeoutError:  # nats-py raises its own and, under load, asyncio's
                 continue
             except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError,
                     nats.errors.DrainTimeoutError):

@@ -30,13 +30,20 @@ async def serve_agent(config: SwarmConfig, name: str, *, servers: list[str],
         yield host
 
 
-async def _run(config: SwarmConfig, name: str, replica: int, servers: list[str]) -> None:
+async def _run(config: SwarmConfig, name: str, replica: int, servers: list[str]) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with serve_agent(config, name, servers=servers, replica=replica):
-        await stop.wait()
+    async with serve_agent(config, name, servers=servers, replica=replica) as host:
+        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(host.crashed.wait())]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for w in waits:
+            w.cancel()
+    if host.crashed.is_set():
+        print(f"reverie: agent {name}.{replica} crashed: {host.crash_reason}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         config = load_config(args.config, data_dir=args.data_dir)
-        asyncio.run(_run(config, args.agent, args.replica, args.nats.split(",")))
+        return asyncio.run(_run(config, args.agent, args.replica, args.nats.split(",")))
     except ReverieError as exc:
         print(f"reverie: error: {exc}", file=sys.stderr)
         return 2

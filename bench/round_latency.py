@@ -1,0 +1,134 @@
+"""One dream round: one candidate to three critics, three verdicts back.
+
+Baseline: raw nats-py doing the same fan-out request (one publish with a muxed reply inbox,
+three responders in distinct queue groups, wait for three replies) with the same payload
+bytes. Ours: the dreamer's own `_judge` (encode the Candidate, Bus.request_many, decode three
+Verdicts, quorum) against three real agent hosts. Same server, same event loop, interleaved.
+
+    python bench/round_latency.py [--rounds 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import machine, summary  # noqa: E402
+from reverie.protocol import Candidate, Task, encode, new_id  # noqa: E402
+from reverie.runtime import EmbeddedNats, parse_config, serve_agent  # noqa: E402
+
+SPEC = {
+    "start": "live", "goal": "done",
+    "operations": [
+        {"name": "backup", "from": "live", "to": "backed_up", "duration": 10},
+        {"name": "migrate", "from": "backed_up", "to": "migrated", "duration": 15},
+        {"name": "verify", "from": "migrated", "to": "done", "duration": 5},
+    ],
+    "constraints": {"time_budget": 60, "required": ["backup"], "before": [["backup", "migrate"]]},
+}
+
+CRITICS = {
+    "accept-all": ['"bench.common:AcceptAll"'] * 3,
+    "plan critics": ['"rule-critic"', '"plan-critic"', '"budget-critic"'],
+}
+
+
+def config_for(url: str, data: Path, critics: list[str]):
+    agents = '[[agents]]\nname = "dreamer"\nkind = "dreamer"\n[agents.options]\nverdict_timeout = 5.0\n'
+    for i, kind in enumerate(critics):
+        agents += f'[[agents]]\nname = "c{i}"\nkind = {kind}\n'
+    return parse_config(f'swarm = "bench"\n[nats]\nurl = "{url}"\n{agents}', data_dir=data)
+
+
+async def raw_round_trip(url: str, payload: bytes, reply: bytes, rounds: int) -> list[float]:
+    responders = []
+    for i in range(3):
+        nc = await nats.connect(url)
+
+        async def respond(msg, nc=nc):
+            await nc.publish(msg.reply, reply)
+
+        await nc.subscribe("raw.dream.t.cand", queue=f"q{i}", cb=respond)
+        await nc.flush()
+        responders.append(nc)
+    nc = await nats.connect(url)
+    prefix = nc.new_inbox()
+    pending: dict[str, list] = {}
+
+    async def on_reply(msg):
+        slot = pending.get(msg.subject.rpartition(".")[2])
+        if slot is not None:
+            slot[0] += 1
+            if slot[0] == 3:
+                slot[1].set()
+
+    await nc.subscribe(f"{prefix}.*", cb=on_reply)
+    samples = []
+    for i in range(rounds):
+        token = str(i)
+        slot = pending[token] = [0, asyncio.Event()]
+        t = time.perf_counter()
+        await nc.publish("raw.dream.t.cand", payload, reply=f"{prefix}.{token}")
+        await asyncio.wait_for(slot[1].wait(), 5)
+        samples.append(time.perf_counter() - t)
+        del pending[token]
+    for c in [nc, *responders]:
+        await c.close()
+    return samples
+
+
+async def our_round_trip(url: str, data: Path, critics: list[str], rounds: int) -> list[float]:
+    config = config_for(url, data, critics)
+    async with serve_agent(config, "dreamer", servers=[url]) as dreamer, \
+            serve_agent(config, "c0", servers=[url]), serve_agent(config, "c1", servers=[url]), \
+            serve_agent(config, "c2", servers=[url]):
+        agent = dreamer.agent
+        task = Task(id="t", kind="plan", input=SPEC)
+        samples = []
+        for i in range(rounds):
+            cand = Candidate(id=new_id(), task=task, round=1, index=0,
+                             steps=("backup", "migrate", "verify"), text="backup -> migrate -> verify")
+            t = time.perf_counter()
+            judged = await agent._judge(cand, 5.0)
+            samples.append(time.perf_counter() - t)
+            assert len(judged.verdicts) == 3, judged
+    return samples
+
+
+async def main(rounds: int) -> None:
+    task = Task(id="t", kind="plan", input=SPEC)
+    payload = encode(Candidate(id=new_id(), task=task, round=1, index=0, steps=("backup", "migrate", "verify"),
+                               text="backup -> migrate -> verify"))
+    from reverie.protocol import Decision, Verdict
+
+    reply = encode(Verdict(candidate_id="0123456789abcdef", critic="c0", decision=Decision.ACCEPT, score=1.0))
+    print(f"# one dream round, {rounds} rounds per side, interleaved in 5 blocks; {machine()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        async with EmbeddedNats(Path(tmp) / "nats") as server:
+            for label, critics in CRITICS.items():
+                raw: list[float] = []
+                ours: list[float] = []
+                block = rounds // 5
+                await raw_round_trip(server.url, payload, reply, 200)  # warm-up
+                await our_round_trip(server.url, Path(tmp) / "d", critics, 200)
+                for _ in range(5):
+                    raw += await raw_round_trip(server.url, payload, reply, block)
+                    ours += await our_round_trip(server.url, Path(tmp) / "d", critics, block)
+                r, o = summary(raw), summary(ours)
+                print(f"{label:>12}: raw nats-py p50 {r['p50'] * 1e6:7.0f} us  p99 {r['p99'] * 1e6:7.0f} us | "
+                      f"reverie p50 {o['p50'] * 1e6:7.0f} us  p99 {o['p99'] * 1e6:7.0f} us | "
+                      f"ratio p50 {o['p50'] / r['p50']:.2f}x  p99 {o['p99'] / r['p99']:.2f}x")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3000)
+    asyncio.run(main(parser.parse_args().rounds))

@@ -1,0 +1,205 @@
+"""End-to-end tasks per second through the whole pipeline, zero-cost reasoner.
+
+Ours: `reverie` swarm under the Supervisor (one process each: dreamer, rule/plan/budget
+critics), tasks through the JetStream work queue, one dream round each (the zero-cost
+reasoner proposes a valid path, the three real critics judge it), result stored in the
+results stream, task acked. Baseline: the same pipeline in raw nats-py with the same process
+layout and stream settings (work-queue task stream, pull consumer, fan-out request to three
+queue groups, JetStream-published result, ack), replying fixed bytes. Same server per side.
+
+    python bench/throughput.py [--tasks 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nats
+from nats.js.api import ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import machine  # noqa: E402
+from reverie.protocol import Decision, Task, Verdict, encode, new_id  # noqa: E402
+from reverie.runtime import EmbeddedNats, Supervisor, connect, parse_config  # noqa: E402
+
+SPEC = {
+    "start": "a", "goal": "c",
+    "operations": [{"name": "ab", "from": "a", "to": "b", "duration": 1},
+                   {"name": "bc", "from": "b", "to": "c", "duration": 1}],
+}
+CONCURRENCY = 64
+
+SWARM = f"""
+swarm = "bench"
+[nats]
+url = "embedded"
+[[agents]]
+name = "dreamer"
+kind = "dreamer"
+concurrency = {CONCURRENCY}
+[agents.options]
+reasoner = "bench.common:ZeroReasoner"
+[[agents]]
+name = "rules"
+kind = "rule-critic"
+[agents.options]
+harmful = ["force_push"]
+[[agents]]
+name = "planner"
+kind = "plan-critic"
+[[agents]]
+name = "budget"
+kind = "budget-critic"
+"""
+
+
+async def ours(n: int, tmp: Path) -> float:
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    (tmp / "swarm.toml").write_text(SWARM)
+    from reverie.runtime import load_config
+
+    config = load_config(tmp / "swarm.toml", data_dir=tmp / "ours")
+    with open(tmp / "ours.log", "w") as log:
+        async with Supervisor(config, out=log), connect(config) as swarm:
+            await swarm.submit(SPEC, kind="plan", timeout=60)  # warm-up
+            tasks = [Task(id=new_id(), kind="plan", input=SPEC) for _ in range(n)]
+            began = time.perf_counter()
+            results = await swarm.submit_many(tasks, timeout=300)
+            elapsed = time.perf_counter() - began
+            bad = [r for r in results if r.status.value != "accepted"]
+            assert not bad, bad[0]
+    return n / elapsed
+
+
+def raw_role(role: str, url: str) -> None:
+    async def critic(i: int) -> None:
+        nc = await nats.connect(url)
+        reply = encode(Verdict(candidate_id="0123456789abcdef", critic=f"c{i}", decision=Decision.ACCEPT))
+
+        async def respond(msg):
+            await nc.publish(msg.reply, reply)
+
+        await nc.subscribe("rawb.dream.*.cand", queue=f"q{i}", cb=respond)
+        await asyncio.Event().wait()
+
+    async def dreamer() -> None:
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        prefix = nc.new_inbox()
+        pending: dict[str, list] = {}
+
+        async def on_reply(msg):
+            slot = pending.get(msg.subject.rpartition(".")[2])
+            if slot is not None:
+                slot[0] += 1
+                if slot[0] == 3:
+                    slot[1].set()
+
+        await nc.subscribe(f"{prefix}.*", cb=on_reply)
+        psub = await js.pull_subscribe("rawb.task.>", durable="dreamer", stream="RAWB_TASKS",
+                                       config=ConsumerConfig(ack_wait=30, max_ack_pending=256))
+        sem = asyncio.Semaphore(CONCURRENCY)
+        counter = 0
+
+        async def work(msg, token: str) -> None:
+            try:
+                slot = pending[token] = [0, asyncio.Event()]
+                await nc.publish("rawb.dream.t.cand", msg.data, reply=f"{prefix}.{token}")
+                await asyncio.wait_for(slot[1].wait(), 5)
+                del pending[token]
+                task_id = msg.subject.rpartition(".")[2]
+                await js.publish(f"rawb.result.{task_id}", msg.data, headers={"Nats-Msg-Id": f"r:{task_id}"})
+                await msg.ack()
+            finally:
+                sem.release()
+
+        while True:
+            free = sem._value
+            if free == 0:
+                await sem.acquire()
+                sem.release()
+                continue
+            try:
+                msgs = await psub.fetch(batch=free, timeout=0.5)
+            except asyncio.TimeoutError:
+                continue
+            for msg in msgs:
+                await sem.acquire()
+                counter += 1
+                asyncio.create_task(work(msg, str(counter)))
+
+    if role == "dreamer":
+        asyncio.run(dreamer())
+    else:
+        asyncio.run(critic(int(role[-1])))
+
+
+async def raw(n: int, tmp: Path) -> float:
+    async with EmbeddedNats(tmp / "raw") as server:
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name="RAWB_TASKS", subjects=["rawb.task.>"],
+                                         retention=RetentionPolicy.WORK_QUEUE, storage=StorageType.FILE,
+                                         duplicate_window=120))
+        await js.add_stream(StreamConfig(name="RAWB_RESULTS", subjects=["rawb.result.>"],
+                                         storage=StorageType.FILE, max_msgs_per_subject=1, duplicate_window=120))
+        procs = [subprocess.Popen([sys.executable, __file__, "--role", role, "--url", server.url])
+                 for role in ("critic0", "critic1", "critic2", "dreamer")]
+        try:
+            done = asyncio.Event()
+            seen: set[str] = set()
+            expected = n + 1
+
+            async def on_result(msg):
+                seen.add(msg.subject)
+                if len(seen) >= expected:
+                    done.set()
+
+            await nc.subscribe("rawb.result.>", cb=on_result)
+            payload = encode(Task(id="x", kind="plan", input=SPEC))
+            await js.publish("rawb.task.warmup", payload, headers={"Nats-Msg-Id": "warmup"})
+            while "rawb.result.warmup" not in seen:
+                await asyncio.sleep(0.01)
+            ids = [new_id() for _ in range(n)]
+            began = time.perf_counter()
+            for i in range(0, n, 500):
+                await asyncio.gather(*(js.publish(f"rawb.task.{t}", payload, headers={"Nats-Msg-Id": t})
+                                       for t in ids[i:i + 500]))
+            await asyncio.wait_for(done.wait(), 300)
+            elapsed = time.perf_counter() - began
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait()
+            await nc.close()
+    return n / elapsed
+
+
+async def main(n: int) -> None:
+    print(f"# end-to-end tasks/s, {n} tasks per side, dreamer concurrency {CONCURRENCY}; {machine()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        r = await raw(n, Path(tmp))
+        o = await ours(n, Path(tmp))
+    print(f"raw nats-py pipeline {r:8.0f} tasks/s | reverie {o:8.0f} tasks/s | ratio {o / r:.2f}x")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=5000)
+    parser.add_argument("--role")
+    parser.add_argument("--url")
+    args = parser.parse_args()
+    if args.role:
+        raw_role(args.role, args.url)
+    else:
+        asyncio.run(main(args.tasks))
