@@ -49,6 +49,16 @@ async def test_up_restarts_a_killed_agent_and_stops_cleanly_on_sigterm(tmp_path:
         state = read_state(data)
         assert state is not None and state.server_pid and pid_alive(state.server_pid)
 
+        submitted = await asyncio.to_thread(
+            run_cli, "submit", str(config), f"@{ROOT / 'deploy' / 'tasks' / 'db-migration.json'}", "--wait",
+            "--json", "--data-dir", str(data))
+        assert submitted.returncode == 0, submitted.stderr
+        result = json.loads(submitted.stdout)
+        assert result["status"] == "accepted" and result["rounds"] >= 2
+        queued = await asyncio.to_thread(run_cli, "submit", str(config), '{"start": "a"}', "--id", "later",
+                                         "--json", "--data-dir", str(data))
+        assert json.loads(queued.stdout) == {"task_id": "later"}
+
         os.kill(pids["rules"], signal.SIGKILL)
 
         async def restarted() -> dict | None:
