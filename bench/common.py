@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import statistics
 import time
+from typing import Any
 
 import msgspec
+import nats
 
 from reverie.protocol import Candidate, Decision, Task, Verdict
 from reverie.runtime import Agent, handler
@@ -57,3 +60,47 @@ class ZeroReasoner:
 
 def to_json(obj: object) -> str:
     return msgspec.json.encode(obj).decode()
+
+
+async def raw_responder(url: str, subject: str, queue: str, reply: bytes) -> Any:
+    """A raw nats-py critic: answers every request on `subject` with fixed bytes."""
+    nc = await nats.connect(url)
+
+    async def respond(msg: Any) -> None:
+        await nc.publish(msg.reply, reply)
+
+    await nc.subscribe(subject, queue=queue, cb=respond)
+    await nc.flush()
+    return nc
+
+
+class RawGather:
+    """Raw nats-py fan-out request: one muxed inbox, wait until `expect` replies arrived."""
+
+    def __init__(self, nc: Any, expect: int) -> None:
+        self.nc = nc
+        self.expect = expect
+        self.prefix = nc.new_inbox()
+        self.pending: dict[str, list[Any]] = {}
+        self.counter = 0
+
+    async def start(self) -> RawGather:
+        await self.nc.subscribe(f"{self.prefix}.*", cb=self._on_reply)
+        return self
+
+    async def _on_reply(self, msg: Any) -> None:
+        slot = self.pending.get(msg.subject.rpartition(".")[2])
+        if slot is not None:
+            slot[0] += 1
+            if slot[0] == self.expect:
+                slot[1].set()
+
+    async def request(self, subject: str, payload: bytes, timeout: float = 5.0) -> None:
+        self.counter += 1
+        token = str(self.counter)
+        slot = self.pending[token] = [0, asyncio.Event()]
+        try:
+            await self.nc.publish(subject, payload, reply=f"{self.prefix}.{token}")
+            await asyncio.wait_for(slot[1].wait(), timeout)
+        finally:
+            del self.pending[token]

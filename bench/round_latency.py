@@ -21,7 +21,7 @@ import nats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import machine, summary  # noqa: E402
+from bench.common import RawGather, machine, raw_responder, summary  # noqa: E402
 from reverie.protocol import Candidate, Task, encode, new_id  # noqa: E402
 from reverie.runtime import EmbeddedNats, parse_config, serve_agent  # noqa: E402
 
@@ -49,37 +49,14 @@ def config_for(url: str, data: Path, critics: list[str]):
 
 
 async def raw_round_trip(url: str, payload: bytes, reply: bytes, rounds: int) -> list[float]:
-    responders = []
-    for i in range(3):
-        nc = await nats.connect(url)
-
-        async def respond(msg, nc=nc):
-            await nc.publish(msg.reply, reply)
-
-        await nc.subscribe("raw.dream.t.cand", queue=f"q{i}", cb=respond)
-        await nc.flush()
-        responders.append(nc)
+    responders = [await raw_responder(url, "raw.dream.t.cand", f"q{i}", reply) for i in range(3)]
     nc = await nats.connect(url)
-    prefix = nc.new_inbox()
-    pending: dict[str, list] = {}
-
-    async def on_reply(msg):
-        slot = pending.get(msg.subject.rpartition(".")[2])
-        if slot is not None:
-            slot[0] += 1
-            if slot[0] == 3:
-                slot[1].set()
-
-    await nc.subscribe(f"{prefix}.*", cb=on_reply)
+    gather = await RawGather(nc, expect=3).start()
     samples = []
-    for i in range(rounds):
-        token = str(i)
-        slot = pending[token] = [0, asyncio.Event()]
+    for _ in range(rounds):
         t = time.perf_counter()
-        await nc.publish("raw.dream.t.cand", payload, reply=f"{prefix}.{token}")
-        await asyncio.wait_for(slot[1].wait(), 5)
+        await gather.request("raw.dream.t.cand", payload)
         samples.append(time.perf_counter() - t)
-        del pending[token]
     for c in [nc, *responders]:
         await c.close()
     return samples

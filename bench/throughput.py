@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import nats
 from nats.js.api import ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
@@ -27,7 +28,7 @@ from nats.js.api import ConsumerConfig, RetentionPolicy, StorageType, StreamConf
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine  # noqa: E402
+from bench.common import RawGather, machine, raw_responder  # noqa: E402
 from reverie.protocol import Decision, Task, Verdict, encode, new_id  # noqa: E402
 from reverie.runtime import EmbeddedNats, Supervisor, connect, parse_config  # noqa: E402
 
@@ -82,40 +83,21 @@ async def ours(n: int, tmp: Path) -> float:
 
 def raw_role(role: str, url: str) -> None:
     async def critic(i: int) -> None:
-        nc = await nats.connect(url)
         reply = encode(Verdict(candidate_id="0123456789abcdef", critic=f"c{i}", decision=Decision.ACCEPT))
-
-        async def respond(msg):
-            await nc.publish(msg.reply, reply)
-
-        await nc.subscribe("rawb.dream.*.cand", queue=f"q{i}", cb=respond)
+        await raw_responder(url, "rawb.dream.*.cand", f"q{i}", reply)
         await asyncio.Event().wait()
 
     async def dreamer() -> None:
         nc = await nats.connect(url)
         js = nc.jetstream()
-        prefix = nc.new_inbox()
-        pending: dict[str, list] = {}
-
-        async def on_reply(msg):
-            slot = pending.get(msg.subject.rpartition(".")[2])
-            if slot is not None:
-                slot[0] += 1
-                if slot[0] == 3:
-                    slot[1].set()
-
-        await nc.subscribe(f"{prefix}.*", cb=on_reply)
+        gather = await RawGather(nc, expect=3).start()
         psub = await js.pull_subscribe("rawb.task.>", durable="dreamer", stream="RAWB_TASKS",
                                        config=ConsumerConfig(ack_wait=30, max_ack_pending=256))
         sem = asyncio.Semaphore(CONCURRENCY)
-        counter = 0
 
-        async def work(msg, token: str) -> None:
+        async def work(msg: Any) -> None:
             try:
-                slot = pending[token] = [0, asyncio.Event()]
-                await nc.publish("rawb.dream.t.cand", msg.data, reply=f"{prefix}.{token}")
-                await asyncio.wait_for(slot[1].wait(), 5)
-                del pending[token]
+                await gather.request("rawb.dream.t.cand", msg.data)
                 task_id = msg.subject.rpartition(".")[2]
                 await js.publish(f"rawb.result.{task_id}", msg.data, headers={"Nats-Msg-Id": f"r:{task_id}"})
                 await msg.ack()
@@ -123,19 +105,19 @@ def raw_role(role: str, url: str) -> None:
                 sem.release()
 
         while True:
-            free = sem._value
-            if free == 0:
-                await sem.acquire()
-                sem.release()
-                continue
+            await sem.acquire()
+            free = sem._value + 1
             try:
                 msgs = await psub.fetch(batch=free, timeout=0.5)
             except asyncio.TimeoutError:
+                sem.release()
                 continue
-            for msg in msgs:
-                await sem.acquire()
-                counter += 1
-                asyncio.create_task(work(msg, str(counter)))
+            for j, msg in enumerate(msgs):
+                if j:
+                    await sem.acquire()
+                asyncio.create_task(work(msg))
+            if not msgs:
+                sem.release()
 
     if role == "dreamer":
         asyncio.run(dreamer())
@@ -153,8 +135,16 @@ async def raw(n: int, tmp: Path) -> float:
         await js.add_stream(StreamConfig(name="RAWB_RESULTS", subjects=["rawb.result.>"],
                                          storage=StorageType.FILE, max_msgs_per_subject=1, duplicate_window=120))
         procs = [subprocess.Popen([sys.executable, __file__, "--role", role, "--url", server.url])
-                 for role in ("critic0", "critic1", "critic2", "dreamer")]
+                 for role in ("critic0", "critic1", "critic2")]
         try:
+            probe = await RawGather(nc, expect=3).start()
+            while True:  # the raw dreamer starts once all three raw critics answer
+                try:
+                    await probe.request("rawb.dream.probe.cand", b"", timeout=0.2)
+                    break
+                except asyncio.TimeoutError:
+                    continue
+            procs.append(subprocess.Popen([sys.executable, __file__, "--role", "dreamer", "--url", server.url]))
             done = asyncio.Event()
             seen: set[str] = set()
             expected = n + 1

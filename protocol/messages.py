@@ -39,7 +39,7 @@ class Budget(msgspec.Struct, frozen=True, kw_only=True):
     candidates_per_round: int = 3
 
 
-class Task(Message, tag="task"):
+class Task(Message, frozen=True, tag="task"):
     """A unit of work published on `rv.<swarm>.task.<kind>`.
 
     `input` is the user's payload; the agent that handles `kind` validates it (the offline
@@ -77,7 +77,7 @@ class Reason(msgspec.Struct, frozen=True, kw_only=True):
     value: float | None = None
 
 
-class Candidate(Message, tag="cand"):
+class Candidate(Message, frozen=True, tag="cand"):
     """One reasoning path for a task, sent to every critic kind.
 
     The task travels with the candidate so critics stay stateless.
@@ -93,7 +93,7 @@ class Candidate(Message, tag="cand"):
     dreamer: str = ""
 
 
-class Verdict(Message, tag="verdict"):
+class Verdict(Message, frozen=True, tag="verdict"):
     """A critic's judgement of one candidate."""
 
     candidate_id: str
@@ -103,7 +103,7 @@ class Verdict(Message, tag="verdict"):
     reasons: tuple[Reason, ...] = ()
 
 
-class Error(Message, tag="error"):
+class Error(Message, frozen=True, tag="error"):
     """Sent instead of the expected reply when a request could not be served."""
 
     code: str
@@ -135,7 +135,7 @@ class RoundTrace(msgspec.Struct, frozen=True, kw_only=True):
     elapsed: float
 
 
-class Result(Message, tag="result"):
+class Result(Message, frozen=True, tag="result"):
     """The outcome of a task, published on `rv.<swarm>.result.<task_id>`."""
 
     task_id: str
@@ -162,7 +162,7 @@ class AgentState(str, enum.Enum):
     CRASHED = "crashed"
 
 
-class Lifecycle(Message, tag="lifecycle"):
+class Lifecycle(Message, frozen=True, tag="lifecycle"):
     """Published on `rv.<swarm>.events.agent.<agent>` when an agent changes state."""
 
     agent: str
@@ -173,7 +173,7 @@ class Lifecycle(Message, tag="lifecycle"):
     at: float = msgspec.field(default_factory=time.time)
 
 
-class AgentStatus(Message, tag="status"):
+class AgentStatus(Message, frozen=True, tag="status"):
     """An agent's answer to a status request, and the body of its heartbeat."""
 
     agent: str
@@ -186,7 +186,7 @@ class AgentStatus(Message, tag="status"):
     counters: dict[str, int] = {}
 
 
-class StatusRequest(Message, tag="status_req"):
+class StatusRequest(Message, frozen=True, tag="status_req"):
     """Asks every live agent for its `AgentStatus`."""
 
 

@@ -239,7 +239,11 @@ class AgentHost:
             await slots.acquire()  # backpressure: holds this subscription's delivery loop
             task = asyncio.create_task(serve(msg))
             self._inflight.add(task)
-            task.add_done_callback(lambda t: (self._inflight.discard(t), slots.release()))
+            task.add_done_callback(release)
+
+        def release(task: asyncio.Task[None]) -> None:
+            self._inflight.discard(task)
+            slots.release()
 
         return await self.bus.nc.subscribe(self.bus.subjects.rel(h.spec.pattern), queue=queue, cb=on_msg,
                                            pending_msgs_limit=1_000_000)

@@ -47,7 +47,7 @@ def format_result(result: Result, *, title: str = "") -> str:
 
 def format_status(status: SwarmStatus) -> str:
     lines = [f"swarm {status.swarm} on {status.url}: {len(status.agents)} live agent(s), "
-             f"{status.tasks_queued} task(s) queued, {status.results_stored} result(s) stored"]
+             f"{status.tasks_queued} task(s) queued or in flight, {status.results_stored} result(s) stored"]
     for a in status.agents:
         c = a.counters
         lines.append(f"  {a.agent}.{a.replica:<3} pid {a.pid:<7} {a.role:<8} {a.state.value:<8} "
