@@ -1,16 +1,20 @@
 """The dreamer: explores candidate paths for a task, has every critic judge them, refines.
 
 See DESIGN.md, "The dream loop". Reasoning runs in the task's own coroutine, so the agent's
-message loop keeps serving while many tasks dream at once (bounded by `concurrency`).
+message loop keeps serving while many tasks dream at once (bounded by `concurrency`). Every
+round is committed to the agent's memory together with the task's checkpoint, so a dreamer
+killed at any moment resumes at the round it reached and never re-proposes a rejected path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
 import msgspec
+import nats.errors
 
 from reverie.protocol import (
     Budget,
@@ -20,17 +24,35 @@ from reverie.protocol import (
     Error,
     JudgedCandidate,
     ProtocolError,
+    Reason,
     ReverieError,
     Result,
     ResultStatus,
     RoundTrace,
     Task,
+    TaskInfo,
+    TaskQuery,
+    TaskState,
     Verdict,
     new_id,
 )
 from reverie.runtime import Agent, handler
+from reverie.runtime.memory import Memory
 from reverie.runtime.registry import resolve_agent_class
+from reverie.runtime.state import pid_alive
+from reverie.runtime.taskctl import TaskControl
 
+from .dream_memory import (
+    DreamCheckpoint,
+    DreamStatus,
+    decode_checkpoint,
+    decode_result,
+    encode_checkpoint,
+    record_result,
+    result_path,
+    record_round,
+    record_task,
+)
 from .quorum import Quorum, decide
 from .reasoners import Proposal, Reasoner, make_reasoner
 
@@ -52,6 +74,10 @@ class DreamerOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     critics: list[str] | None = None
     """Critic agents to wait for; default: every agent in the config whose role is `critic`."""
     keep_best: int = 3
+    recall_limit: int = 20
+    """How many lessons from earlier tasks the reasoner gets."""
+    keep_dead_branches: int = 10_000
+    """Size budget: rejected branches beyond the newest this many are collapsed to their lessons."""
 
 
 class Dreamer(Agent):
@@ -70,45 +96,171 @@ class Dreamer(Agent):
                                                         max_bytes=self.ctx.config.max_message_bytes)
         if not self.critics:
             self.log.warning("no critic agents configured: every candidate will be accepted")
+        self.memory = await Memory.open(self.ctx.config.data_path / self.ctx.name, agent=self.ctx.name)
+        self.control = await TaskControl.open(self.ctx.bus)
+        self._finished = 0
+        self._active: dict[str, asyncio.Future[None]] = {}
+        self._orphans: set[asyncio.Task[None]] = set()
+        await self._resume_orphans()
+
+    async def on_stop(self) -> None:
+        for task in self._orphans:
+            task.cancel()
+        await asyncio.gather(*self._orphans, return_exceptions=True)
+        await self.memory.close()
+
+    # ------------------------------------------------------------------ the dream loop
 
     @handler("task.plan", concurrency=64)
-    async def dream(self, task: Task) -> Result:
+    async def dream(self, task: Task) -> Result | None:
+        running = self._active.get(task.id)
+        if running is not None:
+            await asyncio.shield(running)  # being resumed here already; that run stores the result
+            return None
+        done = await self.memory.get(result_path(task.id))
+        if done is not None:
+            # a redelivery after the task finished: publish nothing twice
+            return None if await self.ctx.bus.get_result(task.id) else decode_result(done.content)
+        data = await self.memory.checkpoint(task.id)
+        return await self._guarded(task, decode_checkpoint(data) if data else None)
+
+    async def _guarded(self, task: Task, cp: DreamCheckpoint | None) -> Result | None:
+        """One dream per task per process at a time."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._active[task.id] = future
+        try:
+            try:
+                features = self._features(task)
+                lessons = await self.memory.recall(features, limit=self.options.recall_limit) if features else []
+            except ReverieError as exc:
+                return self._result(task, ResultStatus.FAILED, [], 0.0, reason=str(exc))
+            return await self._dream(task, cp, features, [lesson.reason for lesson in lessons])
+        finally:
+            del self._active[task.id]
+            future.set_result(None)
+
+    async def _resume_orphans(self) -> None:
+        """Resume, right away, the tasks a dead predecessor of this replica was dreaming: their
+        queue messages come back only after JetStream's ack_wait, the checkpoints are here now."""
+        me = os.getpid()
+        for task_id in await self.memory.checkpoints():
+            data = await self.memory.checkpoint(task_id)
+            if data is None:
+                continue
+            cp = decode_checkpoint(data)
+            if (cp.status is DreamStatus.RUNNING and cp.replica == self.ctx.replica and cp.owner_pid != me
+                    and not pid_alive(cp.owner_pid) and task_id not in self._active):
+                self._orphans.add(asyncio.create_task(self._finish_orphan(cp), name=f"resume:{task_id}"))
+
+    async def _finish_orphan(self, cp: DreamCheckpoint) -> None:
+        result = await self._guarded(cp.task, cp)
+        if result is not None:
+            while True:  # the queue message is acked when it is redelivered and finds this result
+                try:
+                    await self.ctx.bus.store_result(result)
+                    return
+                except (nats.errors.Error, asyncio.TimeoutError) as exc:
+                    self.log.warning("storing the result of resumed task %s: %s; retrying", cp.task.id, exc)
+                    await asyncio.sleep(0.5)
+
+    async def _dream(self, task: Task, cp: DreamCheckpoint | None, features: frozenset[str],
+                     lessons: list[Reason]) -> Result | None:
         opts: DreamerOptions = self.options
         budget = task.budget or Budget(max_rounds=opts.max_rounds, max_seconds=opts.max_seconds,
                                        candidates_per_round=opts.candidates_per_round)
+        trace: list[RoundTrace] = list(cp.trace) if cp else []
+        answers: dict[str, Any] = dict(cp.answers) if cp else {}
+        spent = cp.spent if cp else 0.0
+        resumes = cp.resumes + 1 if cp else 0
+        if cp is not None:
+            self.log.info("resuming task %s at round %d", task.id, len(trace) + 1)
+            await self._announce(task, TaskState.RUNNING, trace, spent, resumes)
+        batch = self.memory.store.batch()
+        if cp is None:
+            record_task(batch, task)
+        # claim it: a restarted replica resumes the checkpoints of its dead predecessor at once
+        batch.checkpoint(task.id, encode_checkpoint(self._checkpoint(task, DreamStatus.RUNNING, trace, answers,
+                                                                     spent, resumes)))
+        await self.memory.commit(batch)
         began = time.monotonic()
-        trace: list[RoundTrace] = []
-        answers: dict[str, Any] = {}
         why = f"no candidate accepted in {budget.max_rounds} rounds"
-        for rnd in range(1, budget.max_rounds + 1):
-            left = budget.max_seconds - (time.monotonic() - began)
+        for rnd in range(len(trace) + 1, budget.max_rounds + 1):
+            left = budget.max_seconds - spent - (time.monotonic() - began)
             if left <= 0:
                 why = f"time budget of {budget.max_seconds:g}s spent after {rnd - 1} rounds"
                 break
             try:
                 proposals = await asyncio.wait_for(
-                    self.reasoner.propose(task, rnd, budget.candidates_per_round, trace), left)
+                    self.reasoner.propose(task, rnd, budget.candidates_per_round, trace, lessons), left)
             except asyncio.TimeoutError:
                 why = f"time budget of {budget.max_seconds:g}s spent while reasoning in round {rnd}"
                 break
             except ReverieError as exc:
-                return self._result(task, ResultStatus.FAILED, trace, began, reason=str(exc))
+                return await self._finish(task, ResultStatus.FAILED, trace, answers, spent, began, resumes,
+                                          reason=str(exc))
             if not proposals:
                 why = f"the reasoner has no untried candidate left after {rnd - 1} rounds"
                 break
             round_began = time.monotonic()
             candidates = [self._candidate(task, rnd, i, p) for i, p in enumerate(proposals)]
             answers.update({c.id: p.answer for c, p in zip(candidates, proposals)})
-            timeout = min(self.options.verdict_timeout, max(left, 0.05))
+            timeout = min(opts.verdict_timeout, max(left, 0.05))
             judged = await asyncio.gather(*(self._judge(c, timeout) for c in candidates))
-            trace.append(RoundTrace(round=rnd, candidates=tuple(judged),
-                                    elapsed=time.monotonic() - round_began))
+            trace.append(RoundTrace(round=rnd, candidates=tuple(judged), elapsed=time.monotonic() - round_began))
             accepted = [j for j in judged if j.outcome is Decision.ACCEPT]
             if accepted:
                 best = max(accepted, key=_score)
-                return self._result(task, ResultStatus.ACCEPTED, trace, began, accepted=best,
-                                    answer=answers[best.candidate.id])
-        return self._result(task, ResultStatus.EXHAUSTED, trace, began, reason=why)
+                return await self._finish(task, ResultStatus.ACCEPTED, trace, answers, spent, began, resumes,
+                                          accepted=best, answer=answers[best.candidate.id], features=features)
+            paused = await self.control.pause_requested(task.id)
+            status = DreamStatus.PAUSED if paused else DreamStatus.RUNNING
+            await self._commit_round(task, trace, answers, spent + time.monotonic() - began, resumes,
+                                     status, features)
+            if paused:
+                await self.control.park(task)
+                self.log.info("paused task %s after round %d", task.id, rnd)
+                await self._announce(task, TaskState.PAUSED, trace, spent, resumes)
+                return None  # the queue message is acked; `resume` queues the task again
+        return await self._finish(task, ResultStatus.EXHAUSTED, trace, answers, spent, began, resumes,
+                                  reason=why, features=features)
+
+    async def _commit_round(self, task: Task, trace: list[RoundTrace], answers: dict[str, Any],
+                            spent: float, resumes: int, status: DreamStatus,
+                            features: frozenset[str], result: Result | None = None) -> None:
+        batch = self.memory.store.batch()
+        record_round(batch, task, trace[-1], features)
+        if result is not None:
+            record_result(batch, result)  # also drops the checkpoint
+        else:
+            batch.checkpoint(task.id, encode_checkpoint(self._checkpoint(task, status, trace, answers, spent,
+                                                                         resumes)))
+        await self.memory.commit(batch)
+
+    def _checkpoint(self, task: Task, status: DreamStatus, trace: list[RoundTrace], answers: dict[str, Any],
+                    spent: float, resumes: int) -> DreamCheckpoint:
+        return DreamCheckpoint(task=task, status=status, trace=tuple(trace), answers=answers, spent=spent,
+                               resumes=resumes, replica=self.ctx.replica, owner_pid=os.getpid())
+
+    async def _finish(self, task: Task, status: ResultStatus, trace: list[RoundTrace], answers: dict[str, Any],
+                      spent: float, began: float, resumes: int, *, accepted: JudgedCandidate | None = None,
+                      answer: Any = None, reason: str = "", features: frozenset[str] = frozenset()) -> Result:
+        total = spent + time.monotonic() - began
+        result = self._result(task, status, trace, total, accepted=accepted, answer=answer, reason=reason,
+                              resumes=resumes)
+        if trace:
+            await self._commit_round(task, trace, answers, total, resumes, DreamStatus.DONE, features, result)
+        else:
+            batch = self.memory.store.batch()
+            record_result(batch, result)
+            await self.memory.commit(batch)
+        self._finished += 1
+        if self._finished % 100 == 0:
+            await self.memory.collapse(keep_dead=self.options.keep_dead_branches)
+        return result
+
+    def _features(self, task: Task) -> frozenset[str]:
+        features = getattr(self.reasoner, "features", None)
+        return frozenset(features(task)) if features is not None else frozenset()
 
     def _candidate(self, task: Task, rnd: int, index: int, p: Proposal) -> Candidate:
         return Candidate(id=new_id(), task=task, round=rnd, index=index, steps=p.steps,
@@ -132,20 +284,57 @@ class Dreamer(Agent):
         got = tuple(verdicts[c] for c in self.critics if c in verdicts)
         outcome = decide(got, self.critics, opts.quorum, weights=opts.weights, threshold=opts.threshold)
         missing = tuple(c for c in self.critics if c not in verdicts)
-        return JudgedCandidate(candidate=cand, verdicts=got, outcome=outcome, missing=missing)
+        # the trace (and checkpoint) names the task once; candidates in it carry only its id and kind
+        slim = msgspec.structs.replace(cand, task=_slim_task(cand.task))
+        return JudgedCandidate(candidate=slim, verdicts=got, outcome=outcome, missing=missing)
 
-    def _result(self, task: Task, status: ResultStatus, trace: list[RoundTrace], began: float, *,
-                accepted: JudgedCandidate | None = None, answer: Any = None, reason: str = "") -> Result:
+    def _result(self, task: Task, status: ResultStatus, trace: list[RoundTrace], elapsed: float, *,
+                accepted: JudgedCandidate | None = None, answer: Any = None, reason: str = "",
+                resumes: int = 0) -> Result:
         rejected = [j for r in trace for j in r.candidates if j.outcome is Decision.REJECT]
         best = tuple(sorted(rejected, key=_score, reverse=True)[: self.options.keep_best])
         if status is ResultStatus.EXHAUSTED and best:
             reason += "; best rejected: " + "; ".join(
                 f"{' -> '.join(j.candidate.steps)} ({_reasons(j)})" for j in best[:1])
         return Result(task_id=task.id, status=status, agent=self.ctx.name, answer=answer,
-                      accepted=_slim(accepted) if accepted else None, rounds=len(trace),
-                      trace=tuple(_for_result(r) for r in trace),
-                      best_rejected=tuple(_slim(j) for j in best) if status is not ResultStatus.ACCEPTED else (),
-                      reason=reason, elapsed=time.monotonic() - began)
+                      accepted=accepted, rounds=len(trace), trace=tuple(_quarantine(r) for r in trace),
+                      best_rejected=best if status is not ResultStatus.ACCEPTED else (),
+                      reason=reason, elapsed=elapsed, resumes=resumes)
+
+    # ------------------------------------------------------------------ task queries
+
+    @handler("ctl.task.show", shared=False)
+    async def show(self, query: TaskQuery) -> TaskInfo:
+        data = await self.memory.checkpoint(query.task_id)
+        if data is not None:
+            return _info(decode_checkpoint(data), self.ctx.name)
+        done = await self.memory.get(result_path(query.task_id))
+        if done is not None:
+            result = decode_result(done.content)
+            cands = [j for r in result.trace for j in r.candidates]
+            return TaskInfo(task_id=query.task_id, state=TaskState.DONE, agent=self.ctx.name, rounds=result.rounds,
+                            candidates=len(cands), rejected=sum(1 for j in cands if j.outcome is not Decision.ACCEPT),
+                            spent=result.elapsed, resumes=result.resumes)
+        return TaskInfo(task_id=query.task_id, state=TaskState.UNKNOWN, agent=self.ctx.name)
+
+    async def _announce(self, task: Task, state: TaskState, trace: list[RoundTrace], spent: float,
+                        resumes: int) -> None:
+        cp = self._checkpoint(task, DreamStatus.RUNNING, trace, {}, spent, resumes)
+        info = msgspec.structs.replace(_info(cp, self.ctx.name), state=state)
+        await self.ctx.bus.publish(self.ctx.bus.subjects.rel(f"events.task.{task.id}"), info)
+
+
+def _info(cp: DreamCheckpoint, agent: str) -> TaskInfo:
+    state = {DreamStatus.RUNNING: TaskState.RUNNING, DreamStatus.PAUSED: TaskState.PAUSED,
+             DreamStatus.DONE: TaskState.DONE}[cp.status]
+    cands = [j for r in cp.trace for j in r.candidates]
+    return TaskInfo(task_id=cp.task.id, state=state, agent=agent, rounds=len(cp.trace), candidates=len(cands),
+                    rejected=sum(1 for j in cands if j.outcome is not Decision.ACCEPT), spent=cp.spent,
+                    resumes=cp.resumes)
+
+
+def _slim_task(task: Task) -> Task:
+    return Task(id=task.id, kind=task.kind, input=None, created_at=task.created_at)
 
 
 def _score(j: JudgedCandidate) -> float:
@@ -156,19 +345,11 @@ def _reasons(j: JudgedCandidate) -> str:
     return "; ".join(f"{v.critic}: {r.text}" for v in j.verdicts for r in v.reasons) or "no reasons given"
 
 
-def _slim(j: JudgedCandidate) -> JudgedCandidate:
-    """The result names the task once; candidates in it carry the task's id and kind only.
-
-    Quarantine: a flagged candidate's path never leaves the dreamer, only its verdicts do.
-    """
-    c = j.candidate
-    task = Task(id=c.task.id, kind=c.task.kind, input=None, created_at=c.task.created_at)
-    if j.outcome is Decision.FLAG:
-        c = msgspec.structs.replace(c, task=task, steps=(), text=QUARANTINED, rationale="")
-    else:
-        c = msgspec.structs.replace(c, task=task)
-    return msgspec.structs.replace(j, candidate=c)
-
-
-def _for_result(r: RoundTrace) -> RoundTrace:
-    return msgspec.structs.replace(r, candidates=tuple(_slim(j) for j in r.candidates))
+def _quarantine(r: RoundTrace) -> RoundTrace:
+    """A flagged candidate's path never leaves the dreamer, only its verdicts do."""
+    if all(j.outcome is not Decision.FLAG for j in r.candidates):
+        return r
+    return msgspec.structs.replace(r, candidates=tuple(
+        msgspec.structs.replace(j, candidate=msgspec.structs.replace(j.candidate, steps=(), text=QUARANTINED,
+                                                                     rationale=""))
+        if j.outcome is Decision.FLAG else j for j in r.candidates))

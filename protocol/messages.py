@@ -148,6 +148,7 @@ class Result(Message, frozen=True, tag="result"):
     best_rejected: tuple[JudgedCandidate, ...] = ()
     reason: str = ""
     elapsed: float = 0.0
+    resumes: int = 0  # how often dreaming resumed from a checkpoint (after a restart or a pause)
     finished_at: float = msgspec.field(default_factory=time.time)
 
 
@@ -188,6 +189,32 @@ class AgentStatus(Message, frozen=True, tag="status"):
 
 class StatusRequest(Message, frozen=True, tag="status_req"):
     """Asks every live agent for its `AgentStatus`."""
+
+
+class TaskState(str, enum.Enum):
+    UNKNOWN = "unknown"
+    RUNNING = "running"
+    PAUSED = "paused"
+    DONE = "done"
+
+
+class TaskQuery(Message, frozen=True, tag="task_query"):
+    """Asks the dreamers on `rv.<swarm>.ctl.task.show` what they know of a task."""
+
+    task_id: str
+
+
+class TaskInfo(Message, frozen=True, tag="task_info"):
+    """A dreamer's view of one task, from its checkpoint."""
+
+    task_id: str
+    state: TaskState
+    agent: str = ""
+    rounds: int = 0
+    candidates: int = 0
+    rejected: int = 0
+    spent: float = 0.0
+    resumes: int = 0
 
 
 Reply = Verdict | Error

@@ -63,6 +63,15 @@ class Subjects:
     def status(self) -> str:
         return f"{self.prefix}.ctl.status"
 
+    @property
+    def task_show(self) -> str:
+        return f"{self.prefix}.ctl.task.show"
+
+    @property
+    def control_bucket(self) -> str:
+        """The JetStream KV bucket that holds pause flags and parked tasks."""
+        return self.tasks_stream.replace("_TASKS", "_TASKCTL")
+
     def heartbeat(self, agent: str) -> str:
         return f"{self.prefix}.ctl.heartbeat.{agent}"
 

@@ -125,10 +125,11 @@ class Bus:
     async def publish(self, subject: str, message: msgspec.Struct, *, reply: str = "") -> None:
         await self.nc.publish(subject, encode(message), reply=reply)
 
-    async def submit(self, task: Task) -> bool:
-        """Queue a task durably. Returns False when JetStream saw this task id already."""
+    async def submit(self, task: Task, *, msg_id: str | None = None) -> bool:
+        """Queue a task durably. Returns False when JetStream saw this message id (default:
+        the task id) within the dedupe window already."""
         ack = await self.js.publish(self.subjects.task(task.kind), encode(task),
-                                    headers={"Nats-Msg-Id": task.id})
+                                    headers={"Nats-Msg-Id": msg_id or task.id})
         return not ack.duplicate
 
     async def store_result(self, result: Result) -> None:

@@ -114,6 +114,50 @@ def status(config: Path, as_json: bool, timeout: float, data_dir: Path | None) -
     asyncio.run(run())
 
 
+@cli.group()
+def task() -> None:
+    """Pause, resume or inspect a task by id."""
+
+
+def _task_command(action: str) -> Any:
+    @task.command(name=action)
+    @CONFIG
+    @click.argument("task_id")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @DATA_DIR
+    def command(config: Path, task_id: str, as_json: bool, data_dir: Path | None) -> None:
+        cfg = load_config(config, data_dir=data_dir, check_agents=False)
+
+        async def run() -> dict[str, Any]:
+            async with connect(cfg) as swarm:
+                if action == "pause":
+                    await swarm.pause(task_id)
+                elif action == "resume":
+                    requeued = await swarm.resume(task_id)
+                    if not as_json:
+                        click.echo(f"{task_id}: " + ("queued again; it resumes at its next round" if requeued
+                                                     else "pause cleared (the task was not parked)"))
+                info = await swarm.task_info(task_id)
+            return msgspec.to_builtins(info)
+
+        info = asyncio.run(run())
+        if as_json:
+            click.echo(json.dumps(info))
+        else:
+            click.echo(f"{task_id}: {info['state']} after {info['rounds']} round(s), {info['candidates']} "
+                       f"candidate(s), {info['rejected']} rejected, {info['spent']:.2f}s dreaming, "
+                       f"{info['resumes']} resume(s)" + (f" (dreamer {info['agent']})" if info['agent'] else ""))
+
+    command.__doc__ = {"pause": "Pause TASK_ID after its current round (it checkpoints; nothing is lost).",
+                       "resume": "Resume a paused TASK_ID at its next round.",
+                       "show": "Show what the swarm knows of TASK_ID."}[action]
+    return command
+
+
+for _action in ("pause", "resume", "show"):
+    _task_command(_action)
+
+
 @cli.command()
 @click.option("--keep", is_flag=True, help="Keep the demo's data directory.")
 def demo(keep: bool) -> None:
@@ -124,6 +168,15 @@ def demo(keep: bool) -> None:
     results = asyncio.run(run_demo(keep=keep))
     if not all(r.status is ResultStatus.ACCEPTED for r in results.values()):
         sys.exit(1)
+
+
+def _register() -> None:
+    from .cli_memory import memory
+
+    cli.add_command(memory)
+
+
+_register()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,15 +20,21 @@ from reverie.protocol import (
     Error,
     ProtocolError,
     Result,
+    ReverieError,
     StatusRequest,
     Task,
+    TaskInfo,
+    TaskQuery,
+    TaskState,
     new_id,
+    valid_token,
 )
 
 from .bus import Bus
 from .config import SwarmConfig, load_config
 from .errors import SwarmNotRunning, TaskTimeout
 from .state import read_state
+from .taskctl import TaskControl
 
 
 class SwarmStatus(msgspec.Struct, frozen=True):
@@ -59,9 +65,12 @@ class Swarm:
         self._results_sub: Subscription | None = None
         self._waiters: dict[str, asyncio.Future[Result]] = {}
         self._codec: Codec[Result] = Codec(Result, max_bytes=config.max_message_bytes)
+        self._taskctl: TaskControl | None = None
 
     async def publish(self, task: Task) -> str:
         """Queue `task` durably and return its id (publishing the same id twice queues it once)."""
+        if not valid_token(task.id) or not valid_token(task.kind):
+            raise ReverieError(f"task id {task.id!r} and kind {task.kind!r} must be letters, digits, '-' or '_'")
         await self.bus.submit(task)
         return task.id
 
@@ -117,6 +126,47 @@ class Swarm:
             waiter.set_result(self._codec.decode(msg.data))
         except ProtocolError as exc:
             waiter.set_exception(exc)
+
+    # ------------------------------------------------------------------ task control
+
+    async def pause(self, task_id: str) -> None:
+        """Ask the dreamer to pause `task_id` after its current round (it checkpoints and parks
+        the task; nothing is lost). Pausing a task that has not started holds it at round 1."""
+        await (await self._control()).pause(task_id)
+
+    async def resume(self, task_id: str) -> bool:
+        """Clear a pause; a parked task is queued again and resumes at its next round.
+        Returns True if the task had been parked."""
+        return await (await self._control()).resume(task_id)
+
+    async def task_info(self, task_id: str, *, timeout: float = 0.5) -> TaskInfo:
+        """What the swarm knows of a task: its result if stored, else the dreamers' checkpoint."""
+        result = await self.bus.get_result(task_id)
+        control = await self._control()
+        if await control.parked(task_id) is not None:
+            paused = True
+        else:
+            paused = await control.pause_requested(task_id)
+        replies = await self.bus.request_many(self.bus.subjects.task_show, TaskQuery(task_id=task_id),
+                                              expect=10_000, timeout=timeout)
+        codec: Codec[TaskInfo | Error] = Codec(TaskInfo | Error)
+        best = TaskInfo(task_id=task_id, state=TaskState.UNKNOWN)
+        for data in replies:
+            with contextlib.suppress(ProtocolError):
+                info = codec.decode(data)
+                if isinstance(info, TaskInfo) and (info.state is not TaskState.UNKNOWN or not best.agent):
+                    if best.state is TaskState.UNKNOWN or info.rounds > best.rounds:
+                        best = info
+        if result is not None:
+            best = msgspec.structs.replace(best, state=TaskState.DONE, rounds=max(best.rounds, result.rounds))
+        elif paused:
+            best = msgspec.structs.replace(best, state=TaskState.PAUSED)
+        return best
+
+    async def _control(self) -> TaskControl:
+        if self._taskctl is None:
+            self._taskctl = await TaskControl.open(self.bus)
+        return self._taskctl
 
     async def status(self, *, timeout: float = 0.5) -> SwarmStatus:
         """Every live agent's status (those that answer within `timeout`) and task counts."""

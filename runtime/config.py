@@ -26,6 +26,10 @@ class NatsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     port: Annotated[int, msgspec.Meta(ge=-1, le=65535)] = -1
     """-1 picks a free port."""
     connect_timeout: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    sync_always: bool = True
+    """Embedded only: fsync JetStream writes before acknowledging them (`sync_interval: always`),
+    so a queued task or stored result survives even a power cut. Costs throughput (see
+    bench/RESULTS.md); false leaves it to nats-server's default 2-minute background sync."""
 
     @property
     def embedded(self) -> bool:
@@ -58,6 +62,9 @@ class SwarmConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_message_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024 * 1024)] = DEFAULT_MAX_MESSAGE_BYTES
     heartbeat_interval: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     shutdown_grace: Annotated[float, msgspec.Meta(gt=0)] = 3.0
+    restart_backoff: Annotated[float, msgspec.Meta(gt=0)] = 0.5
+    """First delay before the supervisor restarts a crashed agent; doubles per quick crash."""
+    restart_backoff_max: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     """Seconds an agent gets to finish in-flight work on stop before it is cancelled."""
     source: str = "<config>"
     """The file this config came from (set by `load_config`)."""

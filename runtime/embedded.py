@@ -13,6 +13,7 @@ import sysconfig
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from .errors import NatsServerError, NatsServerNotFound
 
@@ -49,12 +50,13 @@ class EmbeddedNats:
     """
 
     def __init__(self, store_dir: Path, *, binary: str | None = None, host: str = "127.0.0.1",
-                 port: int = -1, start_timeout: float = 15.0) -> None:
+                 port: int = -1, start_timeout: float = 15.0, sync_always: bool = True) -> None:
         self.store_dir = Path(store_dir)
         self.binary = find_nats_server(binary)
         self.host = host
         self.port = port
         self.start_timeout = start_timeout
+        self.sync_always = sync_always
         self.url = ""
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -63,17 +65,29 @@ class EmbeddedNats:
         return self._proc.pid if self._proc else None
 
     @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    async def wait_exit(self, interval: float = 0.2) -> int:
+        """Return the server's exit code once it has exited (polled: it is not our child's asyncio)."""
+        while self._proc is not None and self._proc.poll() is None:
+            await asyncio.sleep(interval)
+        return self._proc.returncode if self._proc is not None else 0
+
+    @property
     def log_path(self) -> Path:
         return self.store_dir / "nats-server.log"
 
     def _write_config(self) -> Path:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         (self.store_dir / "ports").mkdir(exist_ok=True)
-        conf = {
+        conf: dict[str, Any] = {
             "listen": f"{self.host}:{self.port}",
             "ports_file_dir": str(self.store_dir / "ports"),
             "jetstream": {"store_dir": str(self.store_dir / "jetstream")},
         }
+        if self.sync_always:
+            conf["jetstream"]["sync_interval"] = "always"
         path = self.store_dir / "nats-server.json"  # nats-server reads JSON as config syntax
         path.write_text(json.dumps(conf, indent=2))
         return path
@@ -104,6 +118,7 @@ class EmbeddedNats:
                     urls = []
                 if urls and await _accepts(urls[0]):
                     self.url = urls[0]
+                    self.port = int(self.url.rpartition(":")[2])  # a restart keeps the address
                     return self.url
             await asyncio.sleep(0.02)
         await self.stop()

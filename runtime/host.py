@@ -35,9 +35,10 @@ from .bus import Bus
 from .config import AgentSpec, SwarmConfig
 from .logs import BurstLog
 
-ACK_WAIT = 30.0
+ACK_WAIT = 15.0
 MAX_DELIVER = 5
 FETCH_TIMEOUT = 0.5
+STORE_PATIENCE = 20.0
 
 
 class AgentHost:
@@ -318,6 +319,10 @@ class AgentHost:
             await self.bus.publish(self.bus.subjects.rel("events.error"),
                                    Error(code=exc.reason, message=exc.detail, subject=msg.subject))
             return
+        if msg.metadata.num_delivered > 1 and await self._already_done(task):
+            self.counters["duplicate"] += 1
+            await _quietly(msg.ack())  # redelivered after its result was stored: do nothing twice
+            return
         ticker = asyncio.create_task(self._keep_alive(msg))
         try:
             result = await self._call(h, task)
@@ -339,14 +344,31 @@ class AgentHost:
                                                        "a task handler returns a Result or None"))
                 result = Result(task_id=task.id, status=ResultStatus.FAILED, agent=self.spec.name,
                                 reason=f"handler returned {type(result).__name__}, not a Result")
-            try:
-                await self.bus.store_result(result)
-            except (nats.errors.Error, asyncio.TimeoutError) as exc:
-                self._burst.warning("store", "could not store result of %s: %s", task.id, exc)
+            if not await self._store(result):
                 await _quietly(msg.nak(delay=1.0))
                 return
         self.counters["handled"] += 1
         await _quietly(msg.ack())
+
+    async def _already_done(self, task: Task) -> bool:
+        try:
+            return await self.bus.get_result(task.id) is not None
+        except (nats.errors.Error, asyncio.TimeoutError, ProtocolError):
+            return False
+
+    async def _store(self, result: Result) -> bool:
+        """Store a result, retrying through a server outage (the client reconnects by itself)
+        for up to STORE_PATIENCE seconds: redelivery would cost a whole ack_wait."""
+        deadline = time.monotonic() + STORE_PATIENCE
+        while True:
+            try:
+                await self.bus.store_result(result)
+                return True
+            except (nats.errors.Error, asyncio.TimeoutError) as exc:
+                if time.monotonic() > deadline or self.bus.nc.is_closed:
+                    self._burst.warning("store", "could not store result of %s: %s", result.task_id, exc)
+                    return False
+                await asyncio.sleep(0.25)
 
     async def _keep_alive(self, msg: Msg) -> None:
         """Tell JetStream a long task is still being worked on, so it is not redelivered."""

@@ -21,8 +21,6 @@ from .embedded import EmbeddedNats
 from .errors import ReverieError
 from .state import SwarmState, clear_state, read_state, write_state
 
-BACKOFF_FIRST = 0.5
-BACKOFF_MAX = 10.0
 STABLE_AFTER = 10.0
 """A replica that ran this long before crashing restarts from the first backoff step again."""
 
@@ -60,7 +58,8 @@ class _Replica:
             if self.sup.stopping:
                 return
             failures = 0 if time.monotonic() - began > STABLE_AFTER else failures + 1
-            delay = min(BACKOFF_FIRST * 2 ** max(failures - 1, 0), BACKOFF_MAX)
+            config = self.sup.config
+            delay = min(config.restart_backoff * 2 ** max(failures - 1, 0), config.restart_backoff_max)
             self.sup.say(f"{self.label} exited with code {code}; restarting in {delay:g}s")
             self.restarts += 1
             try:
@@ -88,6 +87,7 @@ class Supervisor:
         self.server: EmbeddedNats | None = None
         self.bus: Bus | None = None
         self.replicas: list[_Replica] = []
+        self._server_watch: asyncio.Task[None] | None = None
         data = config.data_path
         config_dir = str(Path(config.source).resolve().parent) if Path(config.source).exists() else ""
         path = [p for p in (config_dir, os.getcwd(), os.environ.get("PYTHONPATH", "")) if p]
@@ -130,8 +130,10 @@ class Supervisor:
             if running is not None:
                 raise ReverieError(f"swarm {running.swarm!r} is already running from {self.data} "
                                    f"(supervisor pid {running.pid}); stop it first or use another data_dir")
-            self.server = EmbeddedNats(self.data / "nats", binary=nats.server, host=nats.host, port=nats.port)
+            self.server = EmbeddedNats(self.data / "nats", binary=nats.server, host=nats.host, port=nats.port,
+                                       sync_always=nats.sync_always)
             self.url = await self.server.start()
+            self._server_watch = asyncio.create_task(self._watch_server(self.server), name="nats-server")
             write_state(self.data, SwarmState(swarm=self.config.swarm, url=self.url, pid=os.getpid(),
                                               started_at=time.time(), server_pid=self.server.pid))
         else:
@@ -158,6 +160,27 @@ class Supervisor:
         where = f"data in {self.data}"
         self.say(f"swarm {self.config.swarm!r} ready: {len(self.replicas)} agent processes on "
                  f"{self.url} ({where})")
+
+    async def _watch_server(self, server: EmbeddedNats) -> None:
+        """Restart the embedded server on the same address if it dies; agents reconnect by
+        themselves and JetStream's file store brings back every queued task and result."""
+        delay = self.config.restart_backoff
+        while not self.stopping:
+            code = await server.wait_exit()
+            if self.stopping:
+                return
+            self.say(f"nats-server exited with code {code}; restarting on {self.url}")
+            try:
+                await server.start()
+            except ReverieError as exc:
+                self.say(f"nats-server restart failed: {exc}; retrying in {delay:g}s")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.config.restart_backoff_max)
+                continue
+            delay = self.config.restart_backoff
+            write_state(self.data, SwarmState(swarm=self.config.swarm, url=self.url, pid=os.getpid(),
+                                              started_at=time.time(), server_pid=server.pid))
+            self.say(f"nats-server back on {self.url}")
 
     _codec: Codec[Lifecycle] = Codec(Lifecycle)
 
@@ -194,6 +217,9 @@ class Supervisor:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.bus is not None:
             await self.bus.close()
+        if self._server_watch is not None:
+            self._server_watch.cancel()
+            await asyncio.gather(self._server_watch, return_exceptions=True)
         if self.server is not None:
             await self.server.stop()
             clear_state(self.data)

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import msgspec
 
-from reverie.protocol import RoundTrace, Task
+from reverie.protocol import Reason, RoundTrace, Task
 
 
 class Proposal(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,11 +30,13 @@ class Proposal(msgspec.Struct, frozen=True, kw_only=True):
 @runtime_checkable
 class Reasoner(Protocol):
     async def propose(
-        self, task: Task, round: int, k: int, history: Sequence[RoundTrace]
+        self, task: Task, round: int, k: int, history: Sequence[RoundTrace],
+        lessons: Sequence[Reason] = (),
     ) -> list[Proposal]:
         """Up to `k` new proposals for `round` (1-based); an empty list means "out of ideas".
 
-        `history` holds every earlier round of this task, verdicts included. Raises a
+        `history` holds every earlier round of this task, verdicts included; `lessons` are
+        critics' reasons the dreamer recalled from memory of earlier, similar tasks. Raises a
         `ReverieError` subclass when the task input is unusable.
         """
         ...

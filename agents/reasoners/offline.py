@@ -236,23 +236,49 @@ class OfflineReasoner:
         self.max_path_len = max_path_len
         self.latency = latency
 
+    def features(self, task: Task) -> frozenset[str]:
+        """What makes tasks similar for recall: their operations, states and constraint kinds."""
+        spec = parse_spec(task.input)
+        c = spec.constraints
+        feats = {f"op:{op.name}" for op in spec.operations}
+        feats |= {f"state:{s}" for s in spec.states()}
+        feats |= {f"tag:{t}" for op in spec.operations for t in op.tags}
+        feats |= {f"required:{r}" for r in c.required} | {f"before:{a}>{b}" for a, b in c.before}
+        return frozenset(feats)
+
     async def propose(
-        self, task: Task, round: int, k: int, history: Sequence[RoundTrace]
+        self, task: Task, round: int, k: int, history: Sequence[RoundTrace],
+        lessons: Sequence[Reason] = (),
     ) -> list[Proposal]:
         spec = parse_spec(task.input)
         delay = self.latency + spec.simulate_latency
         if delay > 0:
             await asyncio.sleep(delay)
-        return self.propose_sync(spec, round, k, history)
+        return self.propose_sync(spec, round, k, history, lessons)
 
     def propose_sync(
-        self, spec: PlanSpec, round: int, k: int, history: Sequence[RoundTrace]
+        self, spec: PlanSpec, round: int, k: int, history: Sequence[RoundTrace],
+        lessons: Sequence[Reason] = (),
     ) -> list[Proposal]:
-        """The actual (tiny, CPU-only) work of `propose`, without the simulated latency."""
+        """The actual (tiny, CPU-only) work of `propose`, without the simulated latency.
+
+        `lessons` are critics' reasons recalled from earlier, similar tasks. They steer from
+        round 1 on, but softly: only those about operations this spec has, never limits that
+        belong to another task's budget, and if they leave no path they are ignored.
+        """
         if k <= 0:
             return []
         learned = LearnedConstraints.from_history(history)
-        candidates = [p for p in enumerate_paths(spec, self.max_path_len) if learned.admits(p)]
+        paths = enumerate_paths(spec, self.max_path_len)
+        candidates = [p for p in paths if learned.admits(p)]
+        recalled = _applicable(lessons, spec)
+        if recalled:
+            informed = LearnedConstraints.from_history(history)
+            for reason in recalled:
+                informed.learn(reason, (), 0)
+            better = [p for p in candidates if informed.admits(p)]
+            if better:
+                candidates, learned = better, informed
         candidates.sort(key=lambda p: (_cost_key(p.duration), self._tiebreak(spec, p), p.steps))
         chosen = candidates[:k]
         lessons = learned.describe()
@@ -260,7 +286,11 @@ class OfflineReasoner:
         for rank, path in enumerate(chosen, start=1):
             what = "fastest" if rank == 1 else f"#{rank} fastest"
             cost = f"duration {path.duration:g}, risk {path.risk:g}"
-            if not history:
+            if recalled and lessons_used(learned):
+                why = f"{what} path ({cost}) honouring {len(recalled)} lesson(s) recalled from earlier tasks"
+                if history:
+                    why += f" and {lessons}"
+            elif not history:
                 why = f"{what} path ({cost}); no constraints known yet"
             elif lessons:
                 why = f"{what} untried path ({cost}) honouring what critics taught in {lessons}"
@@ -284,6 +314,26 @@ class OfflineReasoner:
         """A seeded hash of the path: equal-duration paths are ordered differently per seed."""
         key = f"{self.seed}|{spec.seed}|{path_text(path.steps)}".encode()
         return hashlib.blake2b(key, digest_size=8).digest()
+
+
+_TRANSFERABLE = {"forbidden_op", "harmful", "missing_required", "order"}
+
+
+def _applicable(lessons: Sequence[Reason], spec: PlanSpec) -> list[Reason]:
+    """Recalled reasons that can steer this spec: about its own operations, and of a kind that
+    carries over between tasks (bans, required steps, orderings, forbidden tags; not budgets)."""
+    names = {op.name for op in spec.operations}
+    out = []
+    for r in lessons:
+        transferable = r.code in _TRANSFERABLE or (r.code == "risk" and r.limit is None)
+        if transferable and r.ops and all(op in names for op in r.ops):
+            out.append(r)
+    return out
+
+
+def lessons_used(learned: LearnedConstraints) -> bool:
+    return any(r == 0 for r in learned.banned.values()) or any(
+        r == 0 for r in learned.require_any.values()) or any(r == 0 for r in learned.order.values())
 
 
 def _cost_key(x: float) -> float:

@@ -1,0 +1,165 @@
+"""`reverie memory CONFIG --agent NAME …`: read an agent's memory, run a consolidation dream."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+
+from .config import load_config
+from .errors import ReverieError
+from .memory import MemoryStore
+
+
+@contextmanager
+def _store(config: Path, agent: str, data_dir: Path | None) -> Iterator[MemoryStore]:
+    cfg = load_config(config, data_dir=data_dir, check_agents=False)
+    try:
+        cfg.agent(agent)
+    except KeyError:
+        names = ", ".join(a.name for a in cfg.agents)
+        raise ReverieError(f"{config}: no agent named {agent!r} (agents: {names})") from None
+    directory = cfg.data_path / agent
+    if not (directory / "data.key").exists():
+        raise ReverieError(f"agent {agent!r} has no memory yet under {directory}")
+    with MemoryStore.open(directory, agent=agent) as store:
+        yield store
+
+
+def _out(obj: Any, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(msgspec.to_builtins(obj), indent=None) if as_json else text)
+
+
+def _content(raw: bytes) -> Any:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"base64": msgspec.json.encode(raw).decode().strip('"')}
+
+
+@click.group()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--agent", required=True, help="The agent whose memory to open.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Override the config's data_dir.")
+@click.pass_context
+def memory(ctx: click.Context, config: Path, agent: str, as_json: bool, data_dir: Path | None) -> None:
+    """Inspect an agent's memory (it may be running: LMDB allows concurrent readers)."""
+    ctx.obj = (config, agent, data_dir, as_json)
+
+
+@memory.command()
+@click.argument("prefix", default="/")
+@click.option("--all", "include_invalid", is_flag=True, help="Include invalidated (pruned) memories.")
+@click.pass_obj
+def ls(obj: tuple[Any, ...], prefix: str, include_invalid: bool) -> None:
+    """List memories under PREFIX."""
+    config, agent, data_dir, as_json = obj
+    with _store(config, agent, data_dir) as store:
+        items = store.list(prefix, include_invalid=include_invalid)
+    _out(items, as_json, "\n".join(f"{m.path}  v{m.version}  {m.size}B  {m.author}"
+                                   + ("  [invalid]" if m.invalidated else "") for m in items))
+
+
+@memory.command()
+@click.argument("path")
+@click.option("--version", "version", type=int, help="A specific version (default: latest).")
+@click.pass_obj
+def show(obj: tuple[Any, ...], path: str, version: int | None) -> None:
+    """Print one memory's content."""
+    config, agent, data_dir, as_json = obj
+    with _store(config, agent, data_dir) as store:
+        v = store.get_version(path, version) if version else store.get(path)
+    if v is None:
+        raise ReverieError(f"no memory at {path}")
+    data = {"path": v.path, "version": v.version, "author": v.author, "created_at": v.created_at,
+            "sha256": v.sha256, "invalidated": v.invalidated, "reason": v.reason, "content": _content(v.content)}
+    _out(data, as_json, data["content"] if isinstance(data["content"], str) else json.dumps(data["content"]))
+
+
+@memory.command()
+@click.argument("path")
+@click.pass_obj
+def history(obj: tuple[Any, ...], path: str) -> None:
+    """Every version of PATH, oldest first."""
+    config, agent, data_dir, as_json = obj
+    with _store(config, agent, data_dir) as store:
+        items = store.history(path)
+    _out(items, as_json, "\n".join(f"v{m.version}  {m.sha256[:12]}  {m.author}  {m.created_at:.3f}"
+                                   + ("  [invalid]" if m.invalidated else "") for m in items))
+
+
+@memory.command()
+@click.argument("task_id")
+@click.pass_obj
+def graph(obj: tuple[Any, ...], task_id: str) -> None:
+    """The task -> round -> candidate -> verdict graph of TASK_ID, as edges."""
+    config, agent, data_dir, as_json = obj
+    root = f"/tasks/{task_id}"
+    with _store(config, agent, data_dir) as store:
+        nodes = store.walk(root, direction="in") + [p for m in store.list(root + "/") for p in [m.path]]
+        edges = {(e.src, e.kind.value, e.dst) for n in dict.fromkeys(nodes) for e in store.edges(n)}
+    rows = sorted(edges)
+    _out([{"src": s, "kind": k, "dst": d} for s, k, d in rows], as_json,
+         "\n".join(f"{s} -{k}-> {d}" for s, k, d in rows))
+
+
+@memory.command()
+@click.option("--topic", help="Only lessons of this topic.")
+@click.pass_obj
+def lessons(obj: tuple[Any, ...], topic: str | None) -> None:
+    """Lessons learned from critics' rejections."""
+    config, agent, data_dir, as_json = obj
+    with _store(config, agent, data_dir) as store:
+        items = store.lessons(topic)
+    _out(items, as_json, "\n".join(f"{x.topic:<16} w={x.weight:g}  {x.reason.text}" for x in items))
+
+
+@memory.command(name="dream")
+@click.option("--in-place", is_flag=True, help="Update this store instead of writing a new version.")
+@click.option("--instructions", default="", help="Guidance for the consolidator (up to 4,096 characters).")
+@click.pass_obj
+def dream_command(obj: tuple[Any, ...], in_place: bool, instructions: str) -> None:
+    """Consolidate: merge duplicate lessons, drop dead branches, write per-topic summaries."""
+    from .consolidation import dream
+
+    config, agent, data_dir, as_json = obj
+    with _store(config, agent, data_dir) as store:
+        record = dream(store, in_place=in_place, instructions=instructions)
+    c = record.changes
+    _out(record, as_json, f"dream {record.id} {record.status.value} ({record.mode.value}) -> {record.output}\n"
+         f"  read {record.usage.memories_read} memories, {record.usage.lessons_read} lessons in "
+         f"{record.usage.seconds:.2f}s; merged {c.lessons_merged} duplicate lessons into "
+         f"{c.merged_lessons_written}, dropped {c.branches_dropped} dead branches, "
+         f"wrote {c.summaries_written} summaries")
+
+
+@memory.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def export(obj: tuple[Any, ...], file: Path) -> None:
+    """Write every memory (all versions), edge, lesson and checkpoint as JSON lines to FILE.
+
+    The export is plaintext: it is created with 0600 permissions."""
+    config, agent, data_dir, as_json = obj
+    count = 0
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with _store(config, agent, data_dir) as store, os.fdopen(fd, "w") as out:
+        for m in store.list("/"):
+            for info in store.history(m.path):
+                v = store.get_version(m.path, info.version)
+                assert v is not None
+                row = {"type": "memory", **msgspec.to_builtins(info), "content": _content(v.content)}
+                out.write(json.dumps(row) + "\n")
+                count += 1
+            for e in store.edges(m.path):
+                out.write(json.dumps({"type": "edge", **msgspec.to_builtins(e)}) + "\n")
+        for task_id in store.checkpoints():
+            out.write(json.dumps({"type": "checkpoint", "task_id": task_id}) + "\n")
+    _out({"file": str(file), "versions": count}, as_json, f"exported {count} versions to {file}")

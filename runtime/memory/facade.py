@@ -1,0 +1,113 @@
+"""Memory: the async face of a MemoryStore, for agents.
+
+Every call runs on one dedicated worker thread, so LMDB work (and fsync) never blocks the
+event loop and a write transaction never crosses threads. Calls run in the order they were
+made. A cancelled caller does not cancel the call: a commit then lands or not, atomically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from .batch import Batch
+from .errors import MemoryError
+from .model import ANY, AnyContent, Edge, EdgeKind, Lesson, MemoryInfo, Version
+from .store import MemoryStore
+
+__all__ = ["Memory"]
+
+T = TypeVar("T")
+
+
+class Memory:
+    """Open with `await Memory.open(directory, agent=...)`; build batches with `memory.store.batch()`."""
+
+    def __init__(self, store: MemoryStore, executor: ThreadPoolExecutor) -> None:
+        self.store = store
+        self._executor = executor
+        self._closed = False
+
+    @classmethod
+    async def open(cls, directory: str | Path, *, agent: str, **kw: Any) -> Memory:
+        """Open the store (on the worker thread; see `MemoryStore.open` for the options)."""
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"memory-{agent}")
+        try:
+            store = await asyncio.get_running_loop().run_in_executor(
+                executor, functools.partial(MemoryStore.open, directory, agent=agent, **kw))
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(store, executor)
+
+    async def close(self) -> None:
+        """Close after every call already made has run."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self.store.close)
+        finally:
+            self._executor.shutdown(wait=True)
+
+    async def __aenter__(self) -> Memory:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """Run `fn(*args, **kw)` on the memory thread (say, a consolidation dream over `store`)."""
+        if self._closed:
+            raise MemoryError(f"memory {self.store.path} is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(fn, *args, **kw))
+
+    async def commit(self, batch: Batch) -> list[Version]:
+        return await self.run(self.store.commit, batch)
+
+    async def put(self, path: str, content: bytes | str, *, expect: str | None | AnyContent = ANY,
+                  author: str | None = None) -> Version:
+        return await self.run(self.store.put, path, content, expect=expect, author=author)
+
+    async def get(self, path: str) -> Version | None:
+        return await self.run(self.store.get, path)
+
+    async def get_version(self, path: str, version: int) -> Version | None:
+        return await self.run(self.store.get_version, path, version)
+
+    async def history(self, path: str) -> list[MemoryInfo]:
+        return await self.run(self.store.history, path)
+
+    async def list(self, prefix: str = "/", *, include_invalid: bool = True) -> list[MemoryInfo]:
+        return await self.run(self.store.list, prefix, include_invalid=include_invalid)
+
+    async def edges(self, path: str, *, direction: Literal["out", "in"] = "out",
+                    kind: EdgeKind | None = None) -> list[Edge]:
+        return await self.run(self.store.edges, path, direction=direction, kind=kind)
+
+    async def walk(self, start: str, *, direction: Literal["out", "in"] = "out",
+                   kinds: Iterable[EdgeKind] | None = None, max_depth: int = 16) -> list[str]:
+        return await self.run(self.store.walk, start, direction=direction,
+                              kinds=None if kinds is None else list(kinds), max_depth=max_depth)
+
+    async def checkpoint(self, task_id: str) -> bytes | None:
+        return await self.run(self.store.checkpoint, task_id)
+
+    async def checkpoints(self) -> list[str]:
+        return await self.run(self.store.checkpoints)
+
+    async def recall(self, features: Iterable[str], *, limit: int = 20) -> list[Lesson]:
+        return await self.run(self.store.recall, list(features), limit=limit)
+
+    async def lessons(self, topic: str | None = None, *, include_invalid: bool = False) -> list[Lesson]:
+        return await self.run(self.store.lessons, topic, include_invalid=include_invalid)
+
+    async def collapse(self, *, keep_dead: int) -> int:
+        return await self.run(self.store.collapse, keep_dead=keep_dead)
+
+    async def stats(self) -> dict[str, int]:
+        return await self.run(self.store.stats)

@@ -1,0 +1,101 @@
+"""The public value types of the memory layer: frozen, so a returned version is a fact."""
+
+from __future__ import annotations
+
+import enum
+from typing import Final, final
+
+import msgspec
+
+from reverie.protocol.messages import Reason
+
+__all__ = ["ANY", "AnyContent", "Edge", "EdgeKind", "Lesson", "MemoryInfo", "Version"]
+
+
+@final
+class AnyContent:
+    """Type of `ANY`: a write without a precondition (distinct from None, "must not exist")."""
+
+    _instance: AnyContent | None = None
+
+    def __new__(cls) -> AnyContent:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+    def __reduce__(self) -> str:
+        return "ANY"
+
+
+ANY: Final = AnyContent()
+
+
+class EdgeKind(str, enum.Enum):
+    DERIVED_FROM = "derived-from"
+    REFINES = "refines"
+    REJECTED_BY = "rejected-by"
+    SUPPORTS = "supports"
+
+
+class Version(msgspec.Struct, frozen=True):
+    """One immutable version of a memory.
+
+    `collapsed` marks a version whose content a size budget dropped (`MemoryStore.collapse`):
+    `content` is then b"" while `sha256` still names the content it had.
+    """
+
+    path: str
+    version: int
+    content: bytes
+    sha256: str
+    author: str
+    created_at: float
+    invalidated: bool = False
+    reason: str = ""
+    collapsed: bool = False
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8")
+
+
+class MemoryInfo(msgspec.Struct, frozen=True):
+    """A version without its content, for listings and history."""
+
+    path: str
+    version: int
+    sha256: str
+    author: str
+    created_at: float
+    invalidated: bool
+    size: int
+
+
+class Edge(msgspec.Struct, frozen=True):
+    src: str
+    kind: EdgeKind
+    dst: str
+
+
+class Lesson(msgspec.Struct, frozen=True):
+    """A critic's reason, remembered under the features of the task it was given for.
+
+    Stored as a memory at `/lessons/<topic>/<id>` whose content is the msgpack of the lesson;
+    `recall` finds it by shared features. `created_at` 0 and `author` "" are filled in on commit.
+    """
+
+    id: str
+    topic: str
+    reason: Reason
+    features: tuple[str, ...]
+    task_id: str = ""
+    author: str = ""
+    created_at: float = 0.0
+    weight: float = 1.0
+
+    @property
+    def path(self) -> str:
+        return f"/lessons/{self.topic}/{self.id}"

@@ -1,0 +1,310 @@
+"""MemoryStore: an agent's versioned, encrypted, graph-linked memory in one LMDB environment.
+
+Synchronous and meant for one thread at a time (agents go through the `Memory` facade, which
+keeps every call on one worker thread). Every commit is one LMDB write transaction: atomic,
+and durable when it returns if the store was opened with `sync=True` (the default). Another
+process (the CLI, say) may open the same directory at the same time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import lmdb
+import msgspec
+
+from .batch import Batch
+from .crypto import Keys, load_or_create_key
+from .env import SharedEnv, acquire, check_key, release
+from .errors import MemoryError, WrongProcess
+from .model import ANY, AnyContent, Edge, EdgeKind, Lesson, MemoryInfo, Version
+from .recall import LessonCache, recall
+from .records import edge_kind, path_key, split_edge_key, split_version_key, task_key, version_key
+from .writer import Reader, Writer
+
+__all__ = ["MemoryStore"]
+
+T = TypeVar("T")
+Direction = Literal["out", "in"]
+_lesson = msgspec.msgpack.Decoder(Lesson)
+
+
+class MemoryStore:
+    """Open with `MemoryStore.open(directory, agent=...)`; close it (or use `with`)."""
+
+    def __init__(self, directory: Path, agent: str, shared: SharedEnv, keys: Keys) -> None:
+        self._directory = directory
+        self._agent = agent
+        self._shared = shared
+        self._dbs = shared.dbs
+        self._keys = keys
+        self._pid = os.getpid()
+        self._closed = False
+        self._cache = LessonCache()
+
+    @classmethod
+    def open(cls, directory: str | Path, *, agent: str, map_size: int = 64 << 20, sync: bool = True) -> MemoryStore:
+        """Open (creating on first use) the store in `directory`.
+
+        `map_size` is only the initial map: it doubles whenever a commit needs more. A store
+        already open in this process shares its environment (and its first `sync` setting).
+        """
+        directory = Path(directory).absolute()
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass
+        keys = Keys(load_or_create_key(directory))
+        shared = acquire(directory, map_size=map_size, sync=sync)
+        try:
+            check_key(shared, keys, directory)
+        except BaseException:
+            release(shared)
+            raise
+        return cls(directory, agent, shared, keys)
+
+    def close(self) -> None:
+        """Close the store. In a forked child it only forgets it: the parent owns the LMDB state."""
+        if self._closed:
+            return
+        self._closed = True
+        if os.getpid() == self._pid:
+            release(self._shared)
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore {self._agent!r} at {self._directory}{' (closed)' if self._closed else ''}>"
+
+    @property
+    def path(self) -> str:
+        return str(self._directory)
+
+    @property
+    def agent(self) -> str:
+        return self._agent
+
+    # ------------------------------------------------------------------ writes
+
+    def batch(self, author: str | None = None) -> Batch:
+        """An empty batch whose writes are authored by `author` (default: this store's agent)."""
+        return Batch(self._agent if author is None else author)
+
+    def commit(self, batch: Batch) -> list[Version]:
+        """Apply `batch` in one transaction, all or nothing.
+
+        Returns the new versions of its put, invalidate and lesson operations, in order. A failed
+        precondition raises `PreconditionFailed` and writes nothing.
+        """
+        if not batch.ops:
+            self._check()
+            return []
+        now = time.time()
+        return self._write(lambda txn: Writer(txn, self._dbs, self._keys, now).apply(batch.ops, batch.author))
+
+    def put(self, path: str, content: bytes | str, *, expect: str | None | AnyContent = ANY,
+            author: str | None = None) -> Version:
+        batch = self.batch(author)
+        batch.put(path, content, expect=expect)
+        return self.commit(batch)[0]
+
+    def collapse(self, *, keep_dead: int) -> int:
+        """Size budget: invalidated paths beyond the newest `keep_dead` (by invalidation time)
+        lose their versions' content (b"", flagged `collapsed`); history, authors, times and
+        hashes stay. Lessons are never collapsed. Returns how many paths were collapsed."""
+        return self._write(lambda txn: Writer(txn, self._dbs, self._keys, time.time()).collapse(keep_dead))
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, path: str) -> Version | None:
+        """The latest version of `path` (an invalidated one included, flagged), or None."""
+        pkey = path_key(path)
+
+        def latest(r: Reader) -> Version | None:
+            prefix = pkey + b"\0"
+            with r.txn.cursor(db=self._dbs["versions"]) as cursor:
+                found = cursor.prev() if cursor.set_range(prefix + b"\xff" * 8) else cursor.last()
+                if not found or not cursor.key().startswith(prefix):
+                    return None
+                key = cursor.key()
+            return self._version(r, key)
+
+        return self._read(latest)
+
+    def get_version(self, path: str, version: int) -> Version | None:
+        vkey = version_key(path_key(path), version) if 0 < version < 1 << 64 else None
+        return None if vkey is None else self._read(lambda r: self._version(r, vkey))
+
+    def history(self, path: str) -> list[MemoryInfo]:
+        """Every version of `path`, oldest first."""
+        prefix = path_key(path) + b"\0"
+
+        def scan(r: Reader) -> list[MemoryInfo]:
+            out = []
+            with r.txn.cursor(db=self._dbs["versions"]) as cursor:
+                if cursor.set_range(prefix):
+                    for key, raw in cursor:
+                        if not key.startswith(prefix):
+                            break
+                        rec = r.record(key, raw)
+                        assert rec is not None
+                        out.append(MemoryInfo(path, int.from_bytes(key[-8:], "big"), rec.sha256.hex(), rec.author,
+                                              rec.created_at, rec.invalidated, len(rec.content)))
+            return out
+
+        return self._read(scan)
+
+    def list(self, prefix: str = "/", *, include_invalid: bool = True) -> list[MemoryInfo]:
+        """The latest version of every path starting with `prefix`, in path order."""
+        raw_prefix = prefix.encode("utf-8")
+
+        def scan(r: Reader) -> list[MemoryInfo]:
+            out = []
+            with r.txn.cursor(db=self._dbs["heads"]) as cursor:
+                if cursor.set_range(raw_prefix):
+                    for key in cursor.iternext(values=False):
+                        if not key.startswith(raw_prefix):
+                            break
+                        head = r.head(key)
+                        assert head is not None
+                        if include_invalid or not head.invalidated:
+                            out.append(MemoryInfo(key.decode("utf-8"), head.version, head.sha256.hex(), head.author,
+                                                  head.created_at, head.invalidated, head.size))
+            return out
+
+        return self._read(scan)
+
+    def edges(self, path: str, *, direction: Direction = "out", kind: EdgeKind | None = None) -> list[Edge]:
+        """Edges leaving `path` ("out") or arriving at it ("in"), optionally of one kind."""
+        return self._read(lambda r: self._edges(r, path_key(path), direction, kind))
+
+    def walk(self, start: str, *, direction: Direction = "out", kinds: Iterable[EdgeKind] | None = None,
+             max_depth: int = 16) -> list[str]:
+        """Paths reachable from `start` breadth-first (start first, each once, at most
+        `max_depth` edges away), following edges of `kinds` (default: all) in `direction`."""
+        wanted = None if kinds is None else {edge_kind(k) for k in kinds}
+        path_key(start)
+
+        def bfs(r: Reader) -> list[str]:
+            seen = {start: 0}
+            queue = deque([start])
+            while queue:
+                node = queue.popleft()
+                if seen[node] >= max_depth:
+                    continue
+                for edge in self._edges(r, node.encode("utf-8"), direction, None):
+                    nxt = edge.dst if direction == "out" else edge.src
+                    if (wanted is None or edge.kind in wanted) and nxt not in seen:
+                        seen[nxt] = seen[node] + 1
+                        queue.append(nxt)
+            return list(seen)
+
+        return self._read(bfs)
+
+    def checkpoint(self, task_id: str) -> bytes | None:
+        """The task's checkpoint, or None."""
+        tkey = task_key(task_id)
+
+        def get(r: Reader) -> bytes | None:
+            raw = r.txn.get(tkey, db=self._dbs["checkpoints"])
+            return None if raw is None else self._keys.open(b"checkpoints", tkey, raw)
+
+        return self._read(get)
+
+    def checkpoints(self) -> list[str]:
+        """Task ids that have a checkpoint, sorted."""
+        def scan(r: Reader) -> list[str]:
+            with r.txn.cursor(db=self._dbs["checkpoints"]) as cursor:
+                return [k.decode("utf-8") for k in cursor.iternext(values=False)]
+
+        return self._read(scan)
+
+    def recall(self, features: Iterable[str], *, limit: int = 20) -> list[Lesson]:
+        """Live lessons sharing at least one feature, best first (see `recall.py`)."""
+        wanted = [f for f in features]
+        return self._read(lambda r: recall(r, wanted, limit, self._cache))
+
+    def lessons(self, topic: str | None = None, *, include_invalid: bool = False) -> list[Lesson]:
+        """Every lesson (of `topic`), in path order; invalidated ones only if asked for."""
+        prefix = b"/lessons/" + (b"" if topic is None else topic.encode("utf-8") + b"/")
+
+        def scan(r: Reader) -> list[Lesson]:
+            out = []
+            with r.txn.cursor(db=self._dbs["heads"]) as cursor:
+                if cursor.set_range(prefix):
+                    for key in cursor.iternext(values=False):
+                        if not key.startswith(prefix):
+                            break
+                        head = r.head(key)
+                        if head is None or not head.lesson or (head.invalidated and not include_invalid):
+                            continue
+                        lesson = self._cache.get(r, head.lesson_seq) if head.lesson_seq else None
+                        if lesson is None:
+                            rec = r.record(version_key(key, head.version))
+                            assert rec is not None
+                            lesson = _lesson.decode(rec.content)
+                        out.append(lesson)
+            return out
+
+        return self._read(scan)
+
+    def stats(self) -> dict[str, int]:
+        """Counts (memories, versions, edges, live lessons, checkpoints) and map_size / used_bytes."""
+        def count(r: Reader) -> dict[str, int]:
+            n = {name: r.txn.stat(self._dbs[name])["entries"] for name in
+                 ("heads", "versions", "edges_out", "lessons", "checkpoints")}
+            info, env = self._shared.env.info(), self._shared.env.stat()
+            return {"memories": n["heads"], "versions": n["versions"], "edges": n["edges_out"],
+                    "lessons": n["lessons"], "checkpoints": n["checkpoints"], "map_size": info["map_size"],
+                    "used_bytes": (info["last_pgno"] + 1) * env["psize"]}
+
+        return self._read(count)
+
+    # ------------------------------------------------------------------ internals
+
+    def _check(self) -> None:
+        pid = os.getpid()
+        if pid != self._pid:
+            raise WrongProcess(str(self._directory), self._pid, pid)
+        if self._closed:
+            raise MemoryError(f"memory store {self._directory} is closed")
+
+    def _read(self, fn: Callable[[Reader], T]) -> T:
+        self._check()
+        return self._shared.read(lambda txn: fn(Reader(txn, self._dbs, self._keys)))
+
+    def _write(self, fn: Callable[[lmdb.Transaction], T]) -> T:
+        self._check()
+        return self._shared.write(fn)
+
+    def _version(self, r: Reader, vkey: bytes) -> Version | None:
+        rec = r.record(vkey)
+        if rec is None:
+            return None
+        path, number = split_version_key(vkey)
+        return Version(path, number, rec.content, rec.sha256.hex(), rec.author, rec.created_at,
+                       rec.invalidated, rec.reason, rec.collapsed)
+
+    def _edges(self, r: Reader, pkey: bytes, direction: Direction, kind: EdgeKind | None) -> list[Edge]:
+        if direction not in ("out", "in"):
+            raise ValueError(f"direction is 'out' or 'in', not {direction!r}")
+        prefix = pkey + b"\0" + (b"" if kind is None else edge_kind(kind).value.encode() + b"\0")
+        out = []
+        with r.txn.cursor(db=self._dbs["edges_out" if direction == "out" else "edges_in"]) as cursor:
+            if cursor.set_range(prefix):
+                for key in cursor.iternext(values=False):
+                    if not key.startswith(prefix):
+                        break
+                    a, k, b = split_edge_key(key)
+                    out.append(Edge(a, k, b) if direction == "out" else Edge(b, k, a))
+        return out

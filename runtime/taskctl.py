@@ -1,0 +1,87 @@
+"""Pause and resume of tasks, through a JetStream KV bucket (`RV_<SWARM>_TASKCTL`).
+
+`pause.<id>` is the request (anyone may set it); a dreamer checks it after each round that
+accepted nothing, and when set it checkpoints, parks the task body under `parked.<id>` and
+lets the queue message go. `resume` clears the request and, if the task was parked, queues
+it again: the dreamer that takes it resumes from its checkpoint at the next round. The bucket
+lives in JetStream, so pause state survives restarts of agents and of the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import nats.errors
+import nats.js.errors
+from nats.js.api import StorageType
+from nats.js.kv import KeyValue
+
+from reverie.protocol import Codec, Task, encode, valid_token
+
+from .bus import Bus
+from .errors import ReverieError
+
+
+class TaskControl:
+    def __init__(self, bus: Bus, kv: KeyValue) -> None:
+        self.bus = bus
+        self.kv = kv
+        self._codec: Codec[Task] = Codec(Task, max_bytes=bus.max_message_bytes)
+
+    @classmethod
+    async def open(cls, bus: Bus) -> TaskControl:
+        name = bus.subjects.control_bucket
+        try:
+            kv = await bus.js.key_value(name)
+        except nats.js.errors.BucketNotFoundError:
+            kv = await bus.js.create_key_value(bucket=name, history=1, storage=StorageType.FILE)
+        return cls(bus, kv)
+
+    @staticmethod
+    def _check(task_id: str) -> None:
+        if not valid_token(task_id):
+            raise ReverieError(f"invalid task id {task_id!r}: letters, digits, '-' and '_' only")
+
+    async def _exists(self, key: str) -> bool:
+        try:
+            entry = await self.kv.get(key)
+        except nats.js.errors.KeyNotFoundError:
+            return False
+        return entry.value is not None and entry.operation is None
+
+    async def pause(self, task_id: str) -> None:
+        self._check(task_id)
+        await self.kv.put(f"pause.{task_id}", b"1")
+
+    async def pause_requested(self, task_id: str) -> bool:
+        """True if a pause was requested. During a server outage this answers False: the
+        dreamer keeps going and sees the request after the next round instead."""
+        try:
+            return await self._exists(f"pause.{task_id}")
+        except (nats.errors.Error, asyncio.TimeoutError):
+            return False
+
+    async def park(self, task: Task) -> None:
+        await self.kv.put(f"parked.{task.id}", encode(task))
+
+    async def parked(self, task_id: str) -> Task | None:
+        try:
+            entry = await self.kv.get(f"parked.{task_id}")
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        if entry.value is None or entry.operation is not None:
+            return None
+        return self._codec.decode(entry.value)
+
+    async def resume(self, task_id: str) -> bool:
+        """Clear the pause request; re-queue the task if a dreamer had parked it. Returns
+        True if the task was parked (and is queued again)."""
+        self._check(task_id)
+        await self.kv.delete(f"pause.{task_id}")
+        task = await self.parked(task_id)
+        if task is None:
+            return False
+        await self.bus.submit(task, msg_id=f"{task.id}.resume.{time.time_ns()}")
+        await self.kv.delete(f"parked.{task_id}")
+        return True
