@@ -36,7 +36,7 @@ from reverie.protocol import (
     Verdict,
     new_id,
 )
-from reverie.runtime import Agent, handler
+from reverie.runtime import Agent, consolidation, handler
 from reverie.runtime.memory import Memory
 from reverie.runtime.registry import resolve_agent_class
 from reverie.runtime.state import pid_alive
@@ -67,7 +67,10 @@ class DreamerOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_rounds: int = 5
     max_seconds: float = 120.0
     verdict_timeout: float = 5.0
-    """How long a round waits for verdicts; a critic that has not answered counts as not accepting."""
+    """How long one request for verdicts waits."""
+    verdict_attempts: int = 2
+    """Requests per candidate before a critic that has not answered counts as not accepting: a
+    verdict lost to a NATS reconnect must not burn a good candidate."""
     quorum: Quorum = Quorum.ALL
     weights: dict[str, float] = {}
     threshold: float = 0.5
@@ -78,6 +81,8 @@ class DreamerOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """How many lessons from earlier tasks the reasoner gets."""
     keep_dead_branches: int = 10_000
     """Size budget: rejected branches beyond the newest this many are collapsed to their lessons."""
+    consolidate_every: float = 0.0
+    """Seconds between in-place consolidation dreams over this agent's memory; 0 = never."""
 
 
 class Dreamer(Agent):
@@ -102,6 +107,22 @@ class Dreamer(Agent):
         self._active: dict[str, asyncio.Future[None]] = {}
         self._orphans: set[asyncio.Task[None]] = set()
         await self._resume_orphans()
+        if self.options.consolidate_every > 0:
+            self._orphans.add(asyncio.create_task(self._consolidate_periodically(), name="consolidation"))
+
+    async def _consolidate_periodically(self) -> None:
+        every = self.options.consolidate_every
+        while True:
+            await asyncio.sleep(every)
+            try:
+                record = await self.memory.run(consolidation.dream, self.memory.store, in_place=True,
+                                               keep_dead=self.options.keep_dead_branches)
+            except ReverieError as exc:  # e.g. an in-place dream started from the CLI holds the lock
+                self.log.warning("scheduled consolidation skipped: %s", exc)
+                continue
+            c = record.changes
+            self.log.info("consolidation dream %s: merged %d duplicate lessons, collapsed %d dead branches",
+                          record.id, c.lessons_merged, c.branches_dropped)
 
     async def on_stop(self) -> None:
         for task in self._orphans:
@@ -269,8 +290,26 @@ class Dreamer(Agent):
     async def _judge(self, cand: Candidate, timeout: float) -> JudgedCandidate:
         opts: DreamerOptions = self.options
         subject = self.ctx.bus.subjects.candidate(cand.task.id)
-        replies = await self.ctx.bus.request_many(subject, cand, expect=len(self.critics), timeout=timeout)
         verdicts: dict[str, Verdict] = {}
+        for _ in range(max(opts.verdict_attempts, 1)):
+            if all(c in verdicts for c in self.critics):
+                break
+            try:
+                # every critic answers a repeat, so wait for all of them: a duplicate from one that
+                # answered before must not stand in for the one still missing
+                replies = await self.ctx.bus.request_many(subject, cand, expect=len(self.critics), timeout=timeout)
+            except (nats.errors.Error, asyncio.TimeoutError) as exc:  # reconnecting: ask again
+                self.log.warning("asking critics about %s failed: %s", cand.id, exc)
+                replies = []
+            self._collect(cand, replies, verdicts)
+        got = tuple(verdicts[c] for c in self.critics if c in verdicts)
+        outcome = decide(got, self.critics, opts.quorum, weights=opts.weights, threshold=opts.threshold)
+        missing_critics = tuple(c for c in self.critics if c not in verdicts)
+        # the trace (and checkpoint) names the task once; candidates in it carry only its id and kind
+        slim = msgspec.structs.replace(cand, task=_slim_task(cand.task))
+        return JudgedCandidate(candidate=slim, verdicts=got, outcome=outcome, missing=missing_critics)
+
+    def _collect(self, cand: Candidate, replies: list[bytes], verdicts: dict[str, Verdict]) -> None:
         for data in replies:
             try:
                 reply = self._verdicts.decode(data)
@@ -281,12 +320,6 @@ class Dreamer(Agent):
                 self.log.warning("a critic could not judge %s: %s", cand.id, reply.message)
             elif reply.candidate_id == cand.id and reply.critic in self.critics:
                 verdicts.setdefault(reply.critic, reply)
-        got = tuple(verdicts[c] for c in self.critics if c in verdicts)
-        outcome = decide(got, self.critics, opts.quorum, weights=opts.weights, threshold=opts.threshold)
-        missing = tuple(c for c in self.critics if c not in verdicts)
-        # the trace (and checkpoint) names the task once; candidates in it carry only its id and kind
-        slim = msgspec.structs.replace(cand, task=_slim_task(cand.task))
-        return JudgedCandidate(candidate=slim, verdicts=got, outcome=outcome, missing=missing)
 
     def _result(self, task: Task, status: ResultStatus, trace: list[RoundTrace], elapsed: float, *,
                 accepted: JudgedCandidate | None = None, answer: Any = None, reason: str = "",

@@ -21,7 +21,7 @@ from .errors import (
 )
 from .host import AgentHost
 from .supervisor import Supervisor
-from .worker import serve_agent
+from .serving import serve_agent
 
 __all__ = [
     "Agent",

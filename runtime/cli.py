@@ -114,48 +114,63 @@ def status(config: Path, as_json: bool, timeout: float, data_dir: Path | None) -
     asyncio.run(run())
 
 
-@cli.group()
-def task() -> None:
-    """Pause, resume or inspect a task by id."""
+@cli.group(context_settings={"allow_interspersed_args": True, "ignore_unknown_options": True})
+@CONFIG
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@DATA_DIR
+@click.pass_context
+def task(ctx: click.Context, config: Path, as_json: bool, data_dir: Path | None) -> None:
+    """Pause, resume or inspect a task by id: reverie task CONFIG pause|resume|show TASK_ID."""
+    ctx.obj = (config, as_json, data_dir)
 
 
-def _task_command(action: str) -> Any:
-    @task.command(name=action)
-    @CONFIG
-    @click.argument("task_id")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    @DATA_DIR
-    def command(config: Path, task_id: str, as_json: bool, data_dir: Path | None) -> None:
-        cfg = load_config(config, data_dir=data_dir, check_agents=False)
+def _task_action(obj: tuple[Any, ...], task_id: str, action: str) -> None:
+    config, as_json, data_dir = obj
+    cfg = load_config(config, data_dir=data_dir, check_agents=False)
 
-        async def run() -> dict[str, Any]:
-            async with connect(cfg) as swarm:
-                if action == "pause":
-                    await swarm.pause(task_id)
-                elif action == "resume":
-                    requeued = await swarm.resume(task_id)
-                    if not as_json:
-                        click.echo(f"{task_id}: " + ("queued again; it resumes at its next round" if requeued
-                                                     else "pause cleared (the task was not parked)"))
-                info = await swarm.task_info(task_id)
-            return msgspec.to_builtins(info)
+    async def run() -> tuple[bool, dict[str, Any]]:
+        async with connect(cfg) as swarm:
+            requeued = False
+            if action == "pause":
+                await swarm.pause(task_id)
+            elif action == "resume":
+                requeued = await swarm.resume(task_id)
+            return requeued, msgspec.to_builtins(await swarm.task_info(task_id))
 
-        info = asyncio.run(run())
-        if as_json:
-            click.echo(json.dumps(info))
-        else:
-            click.echo(f"{task_id}: {info['state']} after {info['rounds']} round(s), {info['candidates']} "
-                       f"candidate(s), {info['rejected']} rejected, {info['spent']:.2f}s dreaming, "
-                       f"{info['resumes']} resume(s)" + (f" (dreamer {info['agent']})" if info['agent'] else ""))
-
-    command.__doc__ = {"pause": "Pause TASK_ID after its current round (it checkpoints; nothing is lost).",
-                       "resume": "Resume a paused TASK_ID at its next round.",
-                       "show": "Show what the swarm knows of TASK_ID."}[action]
-    return command
+    requeued, info = asyncio.run(run())
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    if action == "resume":
+        click.echo(f"{task_id}: " + ("queued again; it resumes at its next round" if requeued
+                                     else "pause cleared (the task was not parked)"))
+    click.echo(f"{task_id}: {info['state']} after {info['rounds']} round(s), {info['candidates']} "
+               f"candidate(s), {info['rejected']} rejected, {info['spent']:.2f}s dreaming, "
+               f"{info['resumes']} resume(s)" + (f" (dreamer {info['agent']})" if info["agent"] else ""))
 
 
-for _action in ("pause", "resume", "show"):
-    _task_command(_action)
+@task.command()
+@click.argument("task_id")
+@click.pass_obj
+def pause(obj: tuple[Any, ...], task_id: str) -> None:
+    """Pause TASK_ID after its current round (it checkpoints; nothing is lost)."""
+    _task_action(obj, task_id, "pause")
+
+
+@task.command()
+@click.argument("task_id")
+@click.pass_obj
+def resume(obj: tuple[Any, ...], task_id: str) -> None:
+    """Resume a paused TASK_ID at its next round."""
+    _task_action(obj, task_id, "resume")
+
+
+@task.command()
+@click.argument("task_id")
+@click.pass_obj
+def show(obj: tuple[Any, ...], task_id: str) -> None:
+    """Show what the swarm knows of TASK_ID."""
+    _task_action(obj, task_id, "show")
 
 
 @cli.command()

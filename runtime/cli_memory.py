@@ -43,7 +43,7 @@ def _content(raw: bytes) -> Any:
         return {"base64": msgspec.json.encode(raw).decode().strip('"')}
 
 
-@click.group()
+@click.group(context_settings={"allow_interspersed_args": True, "ignore_unknown_options": True})
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--agent", required=True, help="The agent whose memory to open.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

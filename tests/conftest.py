@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from reverie.runtime import EmbeddedNats, SwarmConfig, connect, parse_config, serve_agent
+from reverie.runtime import EmbeddedNats, Supervisor, SwarmConfig, connect, load_config, parse_config, serve_agent
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = ROOT / "deploy" / "tasks"
@@ -108,6 +108,17 @@ async def swarm(config: SwarmConfig, nats_url: str) -> AsyncIterator[Any]:
     async with agents_running(config, nats_url) as hosts, connect(config, servers=[nats_url]) as client:
         client.hosts = hosts
         yield client
+
+
+@contextlib.asynccontextmanager
+async def process_swarm(tmp_path: Path, log_name: str = "swarm.log") -> AsyncIterator[tuple[Supervisor, Any]]:
+    path = tmp_path / "swarm.toml"
+    path.write_text('swarm = "cont"\ndata_dir = "data"\nrestart_backoff = 0.2\nrestart_backoff_max = 1.0\n'
+                    + LOCAL_AGENTS)
+    config = load_config(path)
+    with open(tmp_path / log_name, "w") as log:
+        async with Supervisor(config, out=log) as sup, connect(config) as swarm:
+            yield sup, swarm
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60.0) -> Any:

@@ -18,18 +18,7 @@ import pytest
 from reverie.protocol import Budget, Codec, Result, ResultStatus, Task, TaskState, new_id
 from reverie.runtime import Supervisor, connect, load_config
 
-from .conftest import LOCAL_AGENTS, eventually, load_task
-
-
-@contextlib.asynccontextmanager
-async def process_swarm(tmp_path: Path, log_name: str = "swarm.log") -> AsyncIterator[tuple[Supervisor, Any]]:
-    path = tmp_path / "swarm.toml"
-    path.write_text('swarm = "cont"\ndata_dir = "data"\nrestart_backoff = 0.2\nrestart_backoff_max = 1.0\n'
-                    + LOCAL_AGENTS)
-    config = load_config(path)
-    with open(tmp_path / log_name, "w") as log:
-        async with Supervisor(config, out=log) as sup, connect(config) as swarm:
-            yield sup, swarm
+from .conftest import eventually, load_task, process_swarm
 
 
 async def stored_results(swarm: Any, n: int) -> None:
@@ -142,7 +131,8 @@ async def test_tasks_survive_a_nats_server_restart_and_agents_reconnect(tmp_path
         await eventually(everyone_answers, timeout=15, interval=0.2, what="all agents to reconnect")
         assert asyncio.get_running_loop().time() - back < 10
         results = await asyncio.gather(*(swarm.result(t.id, timeout=120) for t in tasks))
-        assert all(r.status is ResultStatus.ACCEPTED for r in results)
+        bad = [(r.task_id, r.status.value, r.reason) for r in results if r.status is not ResultStatus.ACCEPTED]
+        assert not bad, bad
         await stored_results(swarm, 40)
 
 

@@ -17,23 +17,25 @@ __all__ = ["Batch"]
 
 class PutOp(msgspec.Struct, frozen=True):
     path: str
+    key: bytes
     content: bytes
     expect: str | None | AnyContent
 
 
 class LinkOp(msgspec.Struct, frozen=True):
-    src: str
+    src: bytes
     kind: EdgeKind
-    dst: str
+    dst: bytes
 
 
 class InvalidateOp(msgspec.Struct, frozen=True):
     path: str
+    key: bytes
     reason: str
 
 
 class CheckpointOp(msgspec.Struct, frozen=True):
-    task_id: str
+    key: bytes
     data: bytes | None
 
 
@@ -78,29 +80,25 @@ class Batch:
         `expect`: ANY writes unconditionally; None requires that `path` does not exist yet; a
         sha256 hex requires that the current content hashes to it (compare-and-set).
         """
-        path_key(path)
+        key = path_key(path)
         if not (expect is None or expect is ANY or isinstance(expect, str)):
             raise TypeError(f"expect is ANY, None or a sha256 hex string, not {expect!r}")
-        self.ops.append(PutOp(path, _content(content), expect.lower() if isinstance(expect, str) else expect))
+        self.ops.append(PutOp(path, key, _content(content), expect.lower() if isinstance(expect, str) else expect))
 
     def link(self, src: str, kind: EdgeKind, dst: str) -> None:
         """An edge `src -kind-> dst` (idempotent; neither end has to exist)."""
-        path_key(src)
-        path_key(dst)
-        self.ops.append(LinkOp(src, edge_kind(kind), dst))
+        self.ops.append(LinkOp(path_key(src), edge_kind(kind), path_key(dst)))
 
     def invalidate(self, path: str, reason: str) -> None:
         """A new version of `path` with the same content, flagged invalid with `reason`.
 
         History keeps every version; recall ignores an invalidated lesson. The path must exist
         (earlier in this batch counts)."""
-        path_key(path)
-        self.ops.append(InvalidateOp(path, str(reason)))
+        self.ops.append(InvalidateOp(path, path_key(path), str(reason)))
 
     def checkpoint(self, task_id: str, data: bytes | None) -> None:
         """Replace the task's checkpoint with opaque `data`; None deletes it."""
-        task_key(task_id)
-        self.ops.append(CheckpointOp(task_id, None if data is None else _content(data)))
+        self.ops.append(CheckpointOp(task_key(task_id), None if data is None else _content(data)))
 
     def lesson(self, lesson: Lesson) -> None:
         """Store `lesson` at /lessons/<topic>/<id> and index it by its features.

@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import lmdb
 
@@ -22,6 +22,11 @@ from .errors import MemoryError
 from .records import DB_NAMES, FORMAT
 
 T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    Txn: TypeAlias = lmdb.Transaction[bytes]  # buffers=False: keys and values are bytes
 
 MAX_MAP_SIZE = 1 << 40
 _registry: dict[tuple[int, int, int], SharedEnv] = {}
@@ -40,15 +45,14 @@ class SharedEnv:
                              mode=0o600, max_dbs=16, lock=True, readahead=False)
         try:
             self.env.reader_check()  # slots of readers killed mid-transaction
-            with self.env.begin(write=True) as txn:
-                self.dbs = {name: self.env.open_db(name.encode(), txn=txn,
-                                                   dupsort=name == "features", dupfixed=name == "features")
-                            for name in DB_NAMES}
+            self.dbs = self.write(lambda txn: {
+                name: self.env.open_db(name.encode(), txn=txn, dupsort=name == "features",
+                                       dupfixed=name == "features") for name in DB_NAMES})
         except BaseException:
             self.env.close()
             raise
 
-    def read(self, fn: Callable[[lmdb.Transaction], T]) -> T:
+    def read(self, fn: Callable[[Txn], T]) -> T:
         """Run `fn` in a read transaction (adopting a map another process grew)."""
         with self.lock:
             while True:
@@ -58,7 +62,7 @@ class SharedEnv:
                 except lmdb.MapResizedError:
                     self.env.set_mapsize(0)
 
-    def write(self, fn: Callable[[lmdb.Transaction], T]) -> T:
+    def write(self, fn: Callable[[Txn], T]) -> T:
         """Run `fn` in one write transaction and commit it; all or nothing.
 
         A full map is doubled and `fn` runs again from scratch, so `fn` must not have effects
@@ -101,11 +105,29 @@ def acquire(directory: Path, *, map_size: int, sync: bool) -> SharedEnv:
     st = os.stat(directory)
     key = (os.getpid(), st.st_dev, st.st_ino)
     with _registry_lock:
+        _forget_inherited(key, directory)
         shared = _registry.get(key)
         if shared is None:
             shared = _registry[key] = SharedEnv(key, directory, map_size, sync)
         shared.refs += 1
         return shared
+
+
+def _forget_inherited(key: tuple[int, int, int], directory: Path) -> None:
+    """In a forked child: close the copy of the parent's environment on the same files, which
+    py-lmdb would otherwise take for one already open in this process.
+
+    That is safe only if no transaction was open when the process forked (the copy would
+    release the parent's reader slot or write lock); transactions run under `lock`, so a lock
+    still held in the child means one was, and the store cannot be reopened here.
+    """
+    for other in [k for k in _registry if k[1:] == key[1:] and k[0] != key[0]]:
+        inherited = _registry[other]
+        if not inherited.lock.acquire(blocking=False):
+            raise MemoryError(f"this process was forked while process {other[0]} was in a transaction on "
+                              f"{directory}; open the store from a fresh process instead")
+        del _registry[other]
+        inherited.env.close()
 
 
 def release(shared: SharedEnv) -> None:
@@ -124,7 +146,7 @@ def check_key(shared: SharedEnv, keys: Keys, directory: Path) -> None:
     meta = shared.dbs["meta"]
     raw = shared.read(lambda txn: txn.get(b"check", db=meta))
     if raw is None:
-        def stamp(txn: lmdb.Transaction) -> bytes:
+        def stamp(txn: Txn) -> bytes:
             current = txn.get(b"check", db=meta)
             if current is None:
                 current = keys.seal(b"meta", b"check", FORMAT)

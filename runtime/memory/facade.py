@@ -8,14 +8,16 @@ made. A cancelled caller does not cancel the call: a commit then lands or not, a
 from __future__ import annotations
 
 import asyncio
+import builtins  # `list` is also a method name in the class body
 import functools
+import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from .batch import Batch
-from .errors import MemoryError
+from .errors import MemoryError, WrongProcess
 from .model import ANY, AnyContent, Edge, EdgeKind, Lesson, MemoryInfo, Version
 from .store import MemoryStore
 
@@ -31,15 +33,18 @@ class Memory:
         self.store = store
         self._executor = executor
         self._closed = False
+        self._pid = os.getpid()
 
     @classmethod
     async def open(cls, directory: str | Path, *, agent: str, **kw: Any) -> Memory:
         """Open the store (on the worker thread; see `MemoryStore.open` for the options)."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"memory-{agent}")
+        opening = executor.submit(MemoryStore.open, directory, agent=agent, **kw)
         try:
-            store = await asyncio.get_running_loop().run_in_executor(
-                executor, functools.partial(MemoryStore.open, directory, agent=agent, **kw))
+            store = await asyncio.wrap_future(opening)
         except BaseException:
+            # cancelled while the worker still opens it: close what it opens, on the worker
+            opening.add_done_callback(_close_opened)
             executor.shutdown(wait=False)
             raise
         return cls(store, executor)
@@ -64,9 +69,11 @@ class Memory:
         """Run `fn(*args, **kw)` on the memory thread (say, a consolidation dream over `store`)."""
         if self._closed:
             raise MemoryError(f"memory {self.store.path} is closed")
+        if os.getpid() != self._pid:  # the worker thread did not survive the fork: fail, don't hang
+            raise WrongProcess(self.store.path, self._pid, os.getpid())
         return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(fn, *args, **kw))
 
-    async def commit(self, batch: Batch) -> list[Version]:
+    async def commit(self, batch: Batch) -> builtins.list[Version]:
         return await self.run(self.store.commit, batch)
 
     async def put(self, path: str, content: bytes | str, *, expect: str | None | AnyContent = ANY,
@@ -79,31 +86,31 @@ class Memory:
     async def get_version(self, path: str, version: int) -> Version | None:
         return await self.run(self.store.get_version, path, version)
 
-    async def history(self, path: str) -> list[MemoryInfo]:
+    async def history(self, path: str) -> builtins.list[MemoryInfo]:
         return await self.run(self.store.history, path)
 
-    async def list(self, prefix: str = "/", *, include_invalid: bool = True) -> list[MemoryInfo]:
+    async def list(self, prefix: str = "/", *, include_invalid: bool = True) -> builtins.list[MemoryInfo]:
         return await self.run(self.store.list, prefix, include_invalid=include_invalid)
 
     async def edges(self, path: str, *, direction: Literal["out", "in"] = "out",
-                    kind: EdgeKind | None = None) -> list[Edge]:
+                    kind: EdgeKind | None = None) -> builtins.list[Edge]:
         return await self.run(self.store.edges, path, direction=direction, kind=kind)
 
     async def walk(self, start: str, *, direction: Literal["out", "in"] = "out",
-                   kinds: Iterable[EdgeKind] | None = None, max_depth: int = 16) -> list[str]:
+                   kinds: Iterable[EdgeKind] | None = None, max_depth: int = 16) -> builtins.list[str]:
         return await self.run(self.store.walk, start, direction=direction,
                               kinds=None if kinds is None else list(kinds), max_depth=max_depth)
 
     async def checkpoint(self, task_id: str) -> bytes | None:
         return await self.run(self.store.checkpoint, task_id)
 
-    async def checkpoints(self) -> list[str]:
+    async def checkpoints(self) -> builtins.list[str]:
         return await self.run(self.store.checkpoints)
 
-    async def recall(self, features: Iterable[str], *, limit: int = 20) -> list[Lesson]:
+    async def recall(self, features: Iterable[str], *, limit: int = 20) -> builtins.list[Lesson]:
         return await self.run(self.store.recall, list(features), limit=limit)
 
-    async def lessons(self, topic: str | None = None, *, include_invalid: bool = False) -> list[Lesson]:
+    async def lessons(self, topic: str | None = None, *, include_invalid: bool = False) -> builtins.list[Lesson]:
         return await self.run(self.store.lessons, topic, include_invalid=include_invalid)
 
     async def collapse(self, *, keep_dead: int) -> int:
@@ -111,3 +118,8 @@ class Memory:
 
     async def stats(self) -> dict[str, int]:
         return await self.run(self.store.stats)
+
+
+def _close_opened(opening: Future[MemoryStore]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()

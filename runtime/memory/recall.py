@@ -38,6 +38,9 @@ class LessonCache:
         self.size = size
         self._items: dict[int, Lesson] = {}
 
+    def clear(self) -> None:
+        self._items.clear()
+
     def get(self, reader: Reader, seq: int) -> Lesson | None:
         lesson = self._items.get(seq)
         if lesson is None:

@@ -68,10 +68,6 @@ def u64(n: int) -> bytes:
     return _u64.pack(n)
 
 
-def from_u64(b: bytes) -> int:
-    return _u64.unpack(b)[0]
-
-
 def path_key(path: str) -> bytes:
     """The key bytes of a memory path; refuses what would break the key layout."""
     if not isinstance(path, str) or not path.startswith("/"):
@@ -96,7 +92,7 @@ def version_key(pkey: bytes, version: int) -> bytes:
 
 
 def split_version_key(key: bytes) -> tuple[str, int]:
-    return key[:-9].decode("utf-8"), _u64.unpack(key[-8:])[0]
+    return key[:-9].decode("utf-8"), int.from_bytes(key[-8:], "big")
 
 
 def edge_key(a: bytes, kind: EdgeKind, b: bytes) -> bytes:

@@ -1,21 +1,22 @@
 """MemoryStore: an agent's versioned, encrypted, graph-linked memory in one LMDB environment.
 
-Synchronous and meant for one thread at a time (agents go through the `Memory` facade, which
-keeps every call on one worker thread). Every commit is one LMDB write transaction: atomic,
-and durable when it returns if the store was opened with `sync=True` (the default). Another
-process (the CLI, say) may open the same directory at the same time.
+Synchronous. Threads may share a store (its calls serialize on the environment's lock), but
+agents go through the `Memory` facade, which keeps every call on one worker thread, off the
+event loop. Every commit is one LMDB write transaction: atomic, and durable when it returns if
+the store was opened with `sync=True` (the default). Another process (the CLI, say) may open
+the same directory at the same time; a forked child must open its own (`WrongProcess`).
 """
 
 from __future__ import annotations
 
+import builtins  # `list` is also a method name in the class body
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
-import lmdb
 import msgspec
 
 from .batch import Batch
@@ -26,6 +27,9 @@ from .model import ANY, AnyContent, Edge, EdgeKind, Lesson, MemoryInfo, Version
 from .recall import LessonCache, recall
 from .records import edge_kind, path_key, split_edge_key, split_version_key, task_key, version_key
 from .writer import Reader, Writer
+
+if TYPE_CHECKING:
+    from .env import Txn
 
 __all__ = ["MemoryStore"]
 
@@ -48,7 +52,8 @@ class MemoryStore:
         self._cache = LessonCache()
 
     @classmethod
-    def open(cls, directory: str | Path, *, agent: str, map_size: int = 64 << 20, sync: bool = True) -> MemoryStore:
+    def open(cls, directory: str | Path, *, agent: str, map_size: int = 64 << 20,
+             sync: bool = True) -> MemoryStore:
         """Open (creating on first use) the store in `directory`.
 
         `map_size` is only the initial map: it doubles whenever a commit needs more. A store
@@ -100,7 +105,7 @@ class MemoryStore:
         """An empty batch whose writes are authored by `author` (default: this store's agent)."""
         return Batch(self._agent if author is None else author)
 
-    def commit(self, batch: Batch) -> list[Version]:
+    def commit(self, batch: Batch) -> builtins.list[Version]:
         """Apply `batch` in one transaction, all or nothing.
 
         Returns the new versions of its put, invalidate and lesson operations, in order. A failed
@@ -145,7 +150,7 @@ class MemoryStore:
         vkey = version_key(path_key(path), version) if 0 < version < 1 << 64 else None
         return None if vkey is None else self._read(lambda r: self._version(r, vkey))
 
-    def history(self, path: str) -> list[MemoryInfo]:
+    def history(self, path: str) -> builtins.list[MemoryInfo]:
         """Every version of `path`, oldest first."""
         prefix = path_key(path) + b"\0"
 
@@ -164,7 +169,7 @@ class MemoryStore:
 
         return self._read(scan)
 
-    def list(self, prefix: str = "/", *, include_invalid: bool = True) -> list[MemoryInfo]:
+    def list(self, prefix: str = "/", *, include_invalid: bool = True) -> builtins.list[MemoryInfo]:
         """The latest version of every path starting with `prefix`, in path order."""
         raw_prefix = prefix.encode("utf-8")
 
@@ -178,18 +183,19 @@ class MemoryStore:
                         head = r.head(key)
                         assert head is not None
                         if include_invalid or not head.invalidated:
-                            out.append(MemoryInfo(key.decode("utf-8"), head.version, head.sha256.hex(), head.author,
-                                                  head.created_at, head.invalidated, head.size))
+                            out.append(MemoryInfo(key.decode("utf-8"), head.version, head.sha256.hex(),
+                                                  head.author, head.created_at, head.invalidated, head.size))
             return out
 
         return self._read(scan)
 
-    def edges(self, path: str, *, direction: Direction = "out", kind: EdgeKind | None = None) -> list[Edge]:
+    def edges(self, path: str, *, direction: Direction = "out",
+              kind: EdgeKind | None = None) -> builtins.list[Edge]:
         """Edges leaving `path` ("out") or arriving at it ("in"), optionally of one kind."""
         return self._read(lambda r: self._edges(r, path_key(path), direction, kind))
 
     def walk(self, start: str, *, direction: Direction = "out", kinds: Iterable[EdgeKind] | None = None,
-             max_depth: int = 16) -> list[str]:
+             max_depth: int = 16) -> builtins.list[str]:
         """Paths reachable from `start` breadth-first (start first, each once, at most
         `max_depth` edges away), following edges of `kinds` (default: all) in `direction`."""
         wanted = None if kinds is None else {edge_kind(k) for k in kinds}
@@ -221,7 +227,7 @@ class MemoryStore:
 
         return self._read(get)
 
-    def checkpoints(self) -> list[str]:
+    def checkpoints(self) -> builtins.list[str]:
         """Task ids that have a checkpoint, sorted."""
         def scan(r: Reader) -> list[str]:
             with r.txn.cursor(db=self._dbs["checkpoints"]) as cursor:
@@ -229,12 +235,12 @@ class MemoryStore:
 
         return self._read(scan)
 
-    def recall(self, features: Iterable[str], *, limit: int = 20) -> list[Lesson]:
+    def recall(self, features: Iterable[str], *, limit: int = 20) -> builtins.list[Lesson]:
         """Live lessons sharing at least one feature, best first (see `recall.py`)."""
         wanted = [f for f in features]
         return self._read(lambda r: recall(r, wanted, limit, self._cache))
 
-    def lessons(self, topic: str | None = None, *, include_invalid: bool = False) -> list[Lesson]:
+    def lessons(self, topic: str | None = None, *, include_invalid: bool = False) -> builtins.list[Lesson]:
         """Every lesson (of `topic`), in path order; invalidated ones only if asked for."""
         prefix = b"/lessons/" + (b"" if topic is None else topic.encode("utf-8") + b"/")
 
@@ -283,7 +289,7 @@ class MemoryStore:
         self._check()
         return self._shared.read(lambda txn: fn(Reader(txn, self._dbs, self._keys)))
 
-    def _write(self, fn: Callable[[lmdb.Transaction], T]) -> T:
+    def _write(self, fn: Callable[[Txn], T]) -> T:
         self._check()
         return self._shared.write(fn)
 
@@ -295,7 +301,7 @@ class MemoryStore:
         return Version(path, number, rec.content, rec.sha256.hex(), rec.author, rec.created_at,
                        rec.invalidated, rec.reason, rec.collapsed)
 
-    def _edges(self, r: Reader, pkey: bytes, direction: Direction, kind: EdgeKind | None) -> list[Edge]:
+    def _edges(self, r: Reader, pkey: bytes, direction: Direction, kind: EdgeKind | None) -> builtins.list[Edge]:
         if direction not in ("out", "in"):
             raise ValueError(f"direction is 'out' or 'in', not {direction!r}")
         prefix = pkey + b"\0" + (b"" if kind is None else edge_kind(kind).value.encode() + b"\0")

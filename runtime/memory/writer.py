@@ -8,16 +8,18 @@ after growing the map, and an exception (a failed precondition) leaves the store
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lmdb
 import msgspec
 
 from .batch import CheckpointOp, InvalidateOp, LessonOp, LinkOp, Op, PutOp
 from .crypto import Keys
 from .errors import MemoryError, PreconditionFailed
 from .model import ANY, Lesson, Version
-from .records import POSTINGS_PER_FEATURE, Head, Record, edge_key, path_key, task_key, u64, version_key
+from .records import POSTINGS_PER_FEATURE, Head, Record, edge_key, path_key, u64, version_key
+
+if TYPE_CHECKING:
+    from .env import Txn
 
 _encode = msgspec.msgpack.Encoder().encode
 _head = msgspec.msgpack.Decoder(Head)
@@ -28,7 +30,7 @@ _lesson = msgspec.msgpack.Decoder(Lesson)
 class Reader:
     """Decrypting reads of heads, records and lessons within one transaction."""
 
-    def __init__(self, txn: lmdb.Transaction, dbs: dict[str, Any], keys: Keys) -> None:
+    def __init__(self, txn: Txn, dbs: dict[str, Any], keys: Keys) -> None:
         self.txn = txn
         self.dbs = dbs
         self.keys = keys
@@ -50,7 +52,7 @@ class Reader:
 
 
 class Writer(Reader):
-    def __init__(self, txn: lmdb.Transaction, dbs: dict[str, Any], keys: Keys, now: float) -> None:
+    def __init__(self, txn: Txn, dbs: dict[str, Any], keys: Keys, now: float) -> None:
         super().__init__(txn, dbs, keys)
         self.now = now
         self._counters: dict[bytes, int] = {}
@@ -61,17 +63,15 @@ class Writer(Reader):
             if isinstance(op, PutOp):
                 out.append(self._put(op, author))
             elif isinstance(op, LinkOp):
-                src, dst = path_key(op.src), path_key(op.dst)
-                self.txn.put(edge_key(src, op.kind, dst), b"", db=self.dbs["edges_out"])
-                self.txn.put(edge_key(dst, op.kind, src), b"", db=self.dbs["edges_in"])
+                self.txn.put(edge_key(op.src, op.kind, op.dst), b"", db=self.dbs["edges_out"])
+                self.txn.put(edge_key(op.dst, op.kind, op.src), b"", db=self.dbs["edges_in"])
             elif isinstance(op, InvalidateOp):
                 out.append(self._invalidate(op, author))
             elif isinstance(op, CheckpointOp):
-                tkey = task_key(op.task_id)
                 if op.data is None:
-                    self.txn.delete(tkey, db=self.dbs["checkpoints"])
+                    self.txn.delete(op.key, db=self.dbs["checkpoints"])
                 else:
-                    self.txn.put(tkey, self.keys.seal(b"checkpoints", tkey, op.data), db=self.dbs["checkpoints"])
+                    self.txn.put(op.key, self.keys.seal(b"checkpoints", op.key, op.data), db=self.dbs["checkpoints"])
             else:
                 out.append(self._lesson(op, author))
         for name, value in self._counters.items():
@@ -81,7 +81,7 @@ class Writer(Reader):
     # ------------------------------------------------------------------ operations
 
     def _put(self, op: PutOp, author: str) -> Version:
-        pkey = path_key(op.path)
+        pkey = op.key
         head = self.head(pkey)
         if op.expect is not ANY:
             actual = head.sha256.hex() if head is not None else None
@@ -92,7 +92,7 @@ class Writer(Reader):
                                                        author, self.now))
 
     def _invalidate(self, op: InvalidateOp, author: str) -> Version:
-        pkey = path_key(op.path)
+        pkey = op.key
         head = self.head(pkey)
         current = None if head is None else self.record(version_key(pkey, head.version))
         if head is None or current is None:
@@ -181,7 +181,8 @@ class Writer(Reader):
                 record = self.record(vkey)
                 if record is not None and not record.collapsed:
                     emptied = msgspec.structs.replace(record, content=b"", collapsed=True)
-                    self.txn.put(vkey, self.keys.seal(b"versions", vkey, _encode(emptied)), db=self.dbs["versions"])
+                    sealed = self.keys.seal(b"versions", vkey, _encode(emptied))
+                    self.txn.put(vkey, sealed, db=self.dbs["versions"])
             emptied_head = msgspec.structs.replace(head, size=0, dead_seq=0, collapsed=True)
             self.txn.put(pkey, self.keys.seal(b"heads", pkey, _encode(emptied_head)), db=self.dbs["heads"])
             count += 1
