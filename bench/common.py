@@ -51,7 +51,7 @@ class AcceptAll(Agent):
 class ZeroReasoner:
     """A zero-cost reasoner: proposes the spec's operations, in order, as the path."""
 
-    async def propose(self, task: Task, round: int, k: int, history: object) -> list[object]:
+    async def propose(self, task: Task, round: int, k: int, history: object, lessons: object = ()) -> list[object]:
         from reverie.agents.reasoners import Proposal
 
         steps = tuple(op["name"] for op in task.input["operations"])

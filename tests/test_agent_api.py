@@ -68,3 +68,19 @@ async def test_core_handler_replies_and_turns_exceptions_into_typed_errors(nats_
         assert host.counters["error.handler"] == 1 and host.counters["handled"] == 1
         reply = await nc.request("rv.test.ctl.status", encode(StatusRequest()), timeout=5)
         assert b"j" in reply.data
+
+
+class OldReasoner:
+    async def propose(self, task, round, k, history):  # type: ignore[no-untyped-def]
+        return []
+
+
+def test_a_reasoner_with_the_wrong_signature_fails_when_built() -> None:
+    import sys
+
+    from reverie.agents.reasoners import ReasonerConfigError, make_reasoner
+
+    sys.modules[__name__].OldReasoner = OldReasoner
+    with pytest.raises(ReasonerConfigError, match="lessons"):
+        make_reasoner(f"{__name__}:OldReasoner", {})
+    assert make_reasoner("offline", {"seed": 3}) is not None

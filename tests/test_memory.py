@@ -530,13 +530,15 @@ def test_two_opens_in_one_process_share_the_environment(tmp_path: Path) -> None:
 async def test_memory_facade_commits_concurrently_on_one_thread(tmp_path: Path) -> None:
     async with await Memory.open(tmp_path / "m", agent="dreamer") as memory:
         threads: set[int] = set()
-        commit = memory.store.commit
+        transactions: list[int] = []
+        commit_many = memory.store.commit_many
 
-        def spying_commit(batch):
+        def spying_commit_many(batches):
             threads.add(threading.get_ident())
-            return commit(batch)
+            transactions.append(len(batches))
+            return commit_many(batches)
 
-        memory.store.commit = spying_commit  # type: ignore[method-assign]
+        memory.store.commit_many = spying_commit_many  # type: ignore[method-assign]
 
         async def one(i: int) -> int:
             b = memory.store.batch()
@@ -548,6 +550,7 @@ async def test_memory_facade_commits_concurrently_on_one_thread(tmp_path: Path) 
         assert await asyncio.gather(*(one(i) for i in range(100))) == [2] * 100
         worker = await memory.run(threading.get_ident)
         assert threads == {worker} and worker != threading.get_ident()
+        assert sum(transactions) == 100 and len(transactions) < 100, "concurrent batches share transactions"
         assert len(await memory.list("/c/")) == 100
         assert len(await memory.history("/counter")) == 100
         assert len(await memory.checkpoints()) == 100
@@ -558,3 +561,25 @@ async def test_memory_facade_commits_concurrently_on_one_thread(tmp_path: Path) 
             await memory.put("/x", "y", expect=None)
     with pytest.raises(MemoryError, match="closed"):
         await memory.get("/x")
+
+
+async def test_group_commit_isolates_a_failing_batch(tmp_path: Path) -> None:
+    async with await Memory.open(tmp_path / "m", agent="dreamer") as memory:
+        await memory.put("/taken", "first")
+
+        async def write(path: str, expect: object) -> object:
+            b = memory.store.batch()
+            b.put(path, "new", expect=expect)  # type: ignore[arg-type]
+            b.checkpoint(path.strip("/"), b"cp")
+            try:
+                return len(await memory.commit(b))
+            except PreconditionFailed as exc:
+                return exc
+
+        outcomes = await asyncio.gather(*(write(f"/free/{i}", None) for i in range(20)),
+                                        write("/taken", None), *(write(f"/more/{i}", None) for i in range(20)))
+        assert [o for o in outcomes if isinstance(o, PreconditionFailed)][0].path == "/taken"
+        assert sum(1 for o in outcomes if o == 1) == 40
+        assert (await memory.get("/taken")).text == "first"  # type: ignore[union-attr]
+        assert await memory.checkpoint("taken") is None, "the failed batch wrote nothing"
+        assert len(await memory.list("/free/")) == 20 and len(await memory.list("/more/")) == 20

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 import msgspec
@@ -42,6 +43,19 @@ def make_reasoner(name: str, options: dict[str, Any]) -> Reasoner:
         reasoner = cls(**options)
     except (ImportError, AttributeError, TypeError) as exc:
         raise ReasonerConfigError(f"cannot build reasoner {name!r}: {exc}") from None
-    if not isinstance(reasoner, Reasoner):
-        raise ReasonerConfigError(f"{name} has no `async def propose(task, round, k, history)`")
+    _check_signature(name, reasoner)
     return reasoner
+
+
+def _check_signature(name: str, reasoner: object) -> None:
+    """Fail when the dreamer starts, not on every task, if `propose` cannot be called as the
+    dreamer calls it: propose(task, round, k, history, lessons)."""
+    want = "`async def propose(self, task, round, k, history, lessons=())`"
+    propose = getattr(reasoner, "propose", None)
+    if propose is None or not inspect.iscoroutinefunction(propose):
+        raise ReasonerConfigError(f"{name} needs {want}")
+    try:
+        inspect.signature(propose).bind(None, 1, 1, (), ())
+    except TypeError as exc:
+        raise ReasonerConfigError(f"{name}.propose cannot take (task, round, k, history, lessons): {exc}; "
+                                  f"write {want}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins  # `list` is also a method name in the class body
 import functools
+import threading
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,6 +34,9 @@ class Memory:
         self.store = store
         self._executor = executor
         self._closed = False
+        self._group: builtins.list[tuple[Batch, asyncio.Future[builtins.list[Version]]]] = []
+        self._group_lock = threading.Lock()
+        self._flushing = False
         self._pid = os.getpid()
 
     @classmethod
@@ -74,7 +78,36 @@ class Memory:
         return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(fn, *args, **kw))
 
     async def commit(self, batch: Batch) -> builtins.list[Version]:
-        return await self.run(self.store.commit, batch)
+        """Commit `batch` atomically. Batches committed while an earlier commit is being
+        written are grouped into the next transaction (one fsync for all of them, each batch
+        still all-or-nothing on its own), so many dreaming tasks don't queue behind fsyncs."""
+        if self._closed:
+            raise MemoryError(f"memory {self.store.path} is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[builtins.list[Version]] = loop.create_future()
+        with self._group_lock:
+            self._group.append((batch, future))
+            start = not self._flushing
+            self._flushing = True
+        if start:
+            self._executor.submit(self._flush, loop)
+        return await future
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the memory thread: commit what is queued, again and again, until nothing is."""
+        while True:
+            with self._group_lock:
+                group, self._group = self._group, []
+                if not group:
+                    self._flushing = False
+                    return
+            outcomes: builtins.list[Any]
+            try:
+                outcomes = list(self.store.commit_many([batch for batch, _ in group]))
+            except BaseException as exc:  # the transaction itself failed: every batch did
+                outcomes = [exc] * len(group)
+            for (_, future), outcome in zip(group, outcomes):
+                loop.call_soon_threadsafe(_settle, future, outcome)
 
     async def put(self, path: str, content: bytes | str, *, expect: str | None | AnyContent = ANY,
                   author: str | None = None) -> Version:
@@ -118,6 +151,15 @@ class Memory:
 
     async def stats(self) -> dict[str, int]:
         return await self.run(self.store.stats)
+
+
+def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
+    if future.done():  # the caller was cancelled; the commit landed (or not) all the same
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def _close_opened(opening: Future[MemoryStore]) -> None:

@@ -13,7 +13,7 @@ import builtins  # `list` is also a method name in the class body
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -116,6 +116,33 @@ class MemoryStore:
             return []
         now = time.time()
         return self._write(lambda txn: Writer(txn, self._dbs, self._keys, now).apply(batch.ops, batch.author))
+
+    def commit_many(self, batches: Sequence[Batch]) -> builtins.list[builtins.list[Version] | MemoryError]:
+        """Group commit: every batch in one LMDB transaction (one fsync), each in a nested
+        transaction of its own, so a batch whose precondition fails is rolled back alone and
+        its error returned in its place; the others land together."""
+        now = time.time()
+
+        def apply_all(txn: Txn) -> builtins.list[builtins.list[Version] | MemoryError]:
+            outcomes: builtins.list[builtins.list[Version] | MemoryError] = []
+            for batch in batches:
+                child = self._shared.env.begin(write=True, parent=txn)
+                try:
+                    versions = Writer(child, self._dbs, self._keys, now).apply(batch.ops, batch.author)
+                except MemoryError as exc:
+                    child.abort()
+                    outcomes.append(exc)
+                    continue
+                except BaseException:
+                    child.abort()
+                    raise
+                child.commit()
+                outcomes.append(versions)
+            return outcomes
+
+        if not batches:
+            return []
+        return self._write(apply_all)
 
     def put(self, path: str, content: bytes | str, *, expect: str | None | AnyContent = ANY,
             author: str | None = None) -> Version:
