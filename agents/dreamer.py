@@ -242,8 +242,7 @@ class Dreamer(Agent):
                 self.log.info("paused task %s after round %d", task.id, rnd)
                 await self._announce(task, TaskState.PAUSED, trace, spent, resumes)
                 return None  # the queue message is acked; `resume` queues the task again
-        return await self._finish(task, ResultStatus.EXHAUSTED, trace, answers, spent, began, resumes,
-                                  reason=why, features=features)
+        return await self._finish(task, ResultStatus.EXHAUSTED, trace, answers, spent, began, resumes, reason=why)
 
     async def _commit_round(self, task: Task, trace: list[RoundTrace], answers: dict[str, Any],
                             spent: float, resumes: int, status: DreamStatus,
@@ -268,9 +267,9 @@ class Dreamer(Agent):
         total = spent + time.monotonic() - began
         result = self._result(task, status, trace, total, accepted=accepted, answer=answer, reason=reason,
                               resumes=resumes)
-        if trace:
+        if status is ResultStatus.ACCEPTED:  # the accepting round is not committed yet
             await self._commit_round(task, trace, answers, total, resumes, DreamStatus.DONE, features, result)
-        else:
+        else:  # every round so far was committed when it ended
             batch = self.memory.store.batch()
             record_result(batch, result)
             await self.memory.commit(batch)

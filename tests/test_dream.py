@@ -115,3 +115,17 @@ async def test_many_tasks_dream_at_once(swarm) -> None:
     assert all(r.status is ResultStatus.ACCEPTED for r in results)
     # 20 tasks x 2+ rounds x 0.5 s of "thinking" would take 20 s one at a time
     assert loop.time() - began < 10
+
+
+async def test_an_exhausted_task_records_each_round_once(swarm) -> None:
+    budget = Budget(max_rounds=4, max_seconds=20, candidates_per_round=3)
+    result = await swarm.submit(load_task("impossible"), kind="plan", budget=budget, timeout=30)
+    assert result.status is ResultStatus.EXHAUSTED
+    memory = swarm.hosts["dreamer"].agent.memory
+    for rnd in result.trace:
+        path = f"/tasks/{result.task_id}/rounds/{rnd.round}"
+        assert [h.version for h in await memory.history(path)] == [1]
+        for j in rnd.candidates:  # put, then invalidated: two versions, not four
+            assert len(await memory.history(f"{path}/cand/{j.candidate.index}")) == 2
+    stored = await memory.get(f"/tasks/{result.task_id}/result")
+    assert stored is not None and await memory.checkpoint(result.task_id) is None
