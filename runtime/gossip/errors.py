@@ -7,9 +7,9 @@ corrupt or forged input.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from reverie.protocol.errors import ReverieError
+from reverie.runtime.keyfiles import InsecureKeyFile, KeyFileError
 
 __all__ = [
     "BadCertificateSignature", "BadSignature", "BrokenChain", "CertificateError", "CertificateExpired",
@@ -20,23 +20,6 @@ __all__ = [
 
 class GossipError(ReverieError):
     """Base of every gossip error."""
-
-
-class KeyFileError(GossipError):
-    """A private key file is missing, malformed, or cannot be created; `path` names it."""
-
-    def __init__(self, path: Path, detail: str) -> None:
-        super().__init__(f"{path}: {detail}")
-        self.path = path
-
-
-class InsecureKeyFile(KeyFileError):
-    """A private key file whose mode gives group or others any access; it is not read."""
-
-    def __init__(self, path: Path, mode: int) -> None:
-        super().__init__(path, f"refusing a private key with mode {mode:04o}: group or others can "
-                               "access it (it must be 0600)")
-        self.mode = mode
 
 
 class CertificateError(GossipError):

@@ -9,10 +9,8 @@ group or others in, as the memory layer treats its data key.
 
 from __future__ import annotations
 
-import errno
 import os
 import secrets
-import stat
 import time
 from pathlib import Path
 
@@ -22,12 +20,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
+from ..keyfiles import create_private, fsync_dir, read_private
 from .errors import (
     BadCertificateSignature,
     CertificateExpired,
     CertificateRevoked,
-    InsecureKeyFile,
-    KeyFileError,
     UnknownAuthor,
 )
 
@@ -51,45 +48,11 @@ def _raw_public(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
 
 
 def _write_key(path: Path, secret: bytes) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        raise KeyFileError(path, "already exists; refusing to overwrite a private key") from None
-    try:
-        os.write(fd, secret)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError as exc:  # some filesystems refuse fsync on directories
-        if exc.errno not in (errno.EINVAL, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)
+    create_private(path, secret)
 
 
 def _read_key(path: Path) -> bytes:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError as exc:
-        raise KeyFileError(path, exc.strerror or str(exc)) from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise KeyFileError(path, "not a regular file")
-        if st.st_mode & 0o077:
-            raise InsecureKeyFile(path, stat.S_IMODE(st.st_mode))
-        secret = os.read(fd, KEY_BYTES + 1)
-    finally:
-        os.close(fd)
-    if len(secret) != KEY_BYTES:
-        raise KeyFileError(path, f"{len(secret)} bytes long, expected {KEY_BYTES}")
-    return secret
+    return read_private(path, KEY_BYTES)
 
 
 class SwarmKey:
@@ -108,7 +71,7 @@ class SwarmKey:
     def save(self, directory: Path) -> Path:
         path = Path(directory) / SWARM_KEY_FILE
         _write_key(path, _raw_private(self._key))
-        _fsync_dir(Path(directory))
+        fsync_dir(Path(directory))
         return path
 
     @classmethod
@@ -139,7 +102,7 @@ class AgentKeys:
         paths = (directory / SIGNING_KEY_FILE, directory / BOX_KEY_FILE)
         _write_key(paths[0], _raw_private(self._signing))
         _write_key(paths[1], _raw_private(self._box))
-        _fsync_dir(directory)
+        fsync_dir(directory)
         return paths
 
     @classmethod

@@ -11,11 +11,9 @@ in the recall index, so the operation and state names of tasks never reach the f
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import hmac
 import os
-import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -23,6 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ..keyfiles import KeyFileError, KeyFileMissing, create_private, fsync_dir, read_private
 from .errors import MemoryError
 
 KEY_FILE = "data.key"
@@ -41,49 +40,28 @@ def load_or_create_key(directory: Path) -> bytes:
     tmp = directory / f".{KEY_FILE}.{os.getpid()}.tmp"
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)  # our own leftover (a reused pid after a crash)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    key = os.urandom(KEY_BYTES)
     try:
-        key = os.urandom(KEY_BYTES)
-        os.write(fd, key)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        create_private(tmp, key)
+    except KeyFileError as exc:
+        raise MemoryError(f"cannot create the data key: {exc}") from None
     try:
         os.link(tmp, path)  # atomic: fails if another opener published its key first
     except FileExistsError:
         return _read_key(path)
     finally:
         os.unlink(tmp)
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return _read_key(path)
 
 
 def _read_key(path: Path) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise MemoryError(f"{path} is not a regular file")
-        if st.st_mode & 0o077:
-            raise MemoryError(f"refusing the data key {path}: its mode {stat.S_IMODE(st.st_mode):04o} "
-                              "lets group or others access it (it must be 0600)")
-        key = os.read(fd, KEY_BYTES + 1)
-    finally:
-        os.close(fd)
-    if len(key) != KEY_BYTES:
-        raise MemoryError(f"the data key {path} is {len(key)} bytes long, expected {KEY_BYTES}")
-    return key
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError as exc:  # some filesystems refuse fsync on directories
-        if exc.errno not in (errno.EINVAL, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)
+        return read_private(path, KEY_BYTES)
+    except KeyFileMissing:
+        raise  # a FileNotFoundError: the caller creates the key
+    except KeyFileError as exc:
+        raise MemoryError(f"refusing the data key {exc}") from None
 
 
 def _subkey(key: bytes, purpose: bytes) -> bytes:
