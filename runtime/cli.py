@@ -186,9 +186,11 @@ def demo(keep: bool) -> None:
 
 
 def _register() -> None:
+    from .cli_keys import keys
     from .cli_memory import memory
 
     cli.add_command(memory)
+    cli.add_command(keys)
 
 
 _register()

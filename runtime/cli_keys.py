@@ -1,0 +1,100 @@
+"""`reverie keys CONFIG init|add|revoke|rotate|list`: the swarm's identities and content keys.
+
+Only public facts are printed (names, roles, serials, key ids); private keys stay in their
+0600 files under `<data_dir>/keys/`."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+
+from .config import SwarmConfig, load_config
+from .gossip.keystore import YEAR, KeyStore
+
+
+def _open(obj: tuple[Any, ...], check_agents: bool = False) -> tuple[SwarmConfig, KeyStore, bool]:
+    config, data_dir, as_json = obj
+    cfg = load_config(config, data_dir=data_dir, check_agents=check_agents)
+    return cfg, KeyStore(cfg.data_path / "keys"), as_json
+
+
+def _roles(cfg: SwarmConfig) -> dict[str, tuple[str, ...]]:
+    from .registry import resolve_agent_class
+
+    return {a.name: (resolve_agent_class(a.kind).role,) for a in cfg.agents}
+
+
+def _report(store: KeyStore, as_json: bool, headline: str) -> None:
+    members = store.members()
+    if as_json:
+        click.echo(json.dumps({"current_key": store.current_key_id(), "members": msgspec.to_builtins(members)}))
+        return
+    click.echo(headline)
+    for m in members:
+        until = datetime.datetime.fromtimestamp(m.expires_at, datetime.timezone.utc).date()
+        click.echo(f"  {m.name:<16} {','.join(m.roles):<10} serial {m.serial:<20} until {until}"
+                   + ("  REVOKED" if m.revoked else f"  keys {len(m.content_keys)}"))
+
+
+@click.group(context_settings={"allow_interspersed_args": True, "ignore_unknown_options": True})
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Override the config's data_dir.")
+@click.pass_context
+def keys(ctx: click.Context, config: Path, as_json: bool, data_dir: Path | None) -> None:
+    """Swarm key, agent keys and certificates, content keys."""
+    ctx.obj = (config, data_dir, as_json)
+
+
+@keys.command()
+@click.option("--ttl-days", default=365.0, show_default=True, help="Certificate lifetime.")
+@click.pass_obj
+def init(obj: tuple[Any, ...], ttl_days: float) -> None:
+    """Create the swarm key and, for every agent in CONFIG, keys and a certificate."""
+    cfg, store, as_json = _open(obj, check_agents=True)
+    store.init(_roles(cfg), ttl=ttl_days * 24 * 3600)
+    _report(store, as_json, f"keys for swarm {cfg.swarm!r} in {store.root} (content key {store.current_key_id()})")
+
+
+@keys.command()
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, default=("agent",), show_default=True)
+@click.option("--ttl-days", default=YEAR / 86400, show_default=True)
+@click.pass_obj
+def add(obj: tuple[Any, ...], name: str, roles: tuple[str, ...], ttl_days: float) -> None:
+    """Certify a new member NAME and give it the current content key."""
+    _, store, as_json = _open(obj)
+    store.add(name, tuple(roles), ttl=ttl_days * 24 * 3600)
+    _report(store, as_json, f"certified {name}")
+
+
+@keys.command()
+@click.argument("name")
+@click.pass_obj
+def revoke(obj: tuple[Any, ...], name: str) -> None:
+    """Revoke NAME's certificate; the content key rotates past it."""
+    _, store, as_json = _open(obj)
+    key_id = store.revoke(name)
+    _report(store, as_json, f"revoked {name}; new content key {key_id}")
+
+
+@keys.command()
+@click.pass_obj
+def rotate(obj: tuple[Any, ...]) -> None:
+    """A new content key for every valid member (old keys stay readable)."""
+    _, store, as_json = _open(obj)
+    key_id = store.rotate()
+    _report(store, as_json, f"new content key {key_id}")
+
+
+@keys.command(name="list")
+@click.pass_obj
+def list_members(obj: tuple[Any, ...]) -> None:
+    """Members, their certificates and content keys."""
+    _, store, as_json = _open(obj)
+    _report(store, as_json, f"keys in {store.root} (content key {store.current_key_id()})")
