@@ -60,6 +60,10 @@ class RuleCritic(_Critic):
 
     Options = RuleSet
 
+    @classmethod
+    def check_options(cls, options: RuleSet) -> None:
+        compile_rules(options)
+
     async def on_start(self) -> None:
         await super().on_start()
         self.rules = compile_rules(self.options)

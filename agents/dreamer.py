@@ -89,6 +89,10 @@ class Dreamer(Agent):
     role = "dreamer"
     Options = DreamerOptions
 
+    @classmethod
+    def check_options(cls, options: DreamerOptions) -> None:
+        make_reasoner(options.reasoner, options.reasoner_options)
+
     async def on_start(self) -> None:
         opts: DreamerOptions = self.options
         self.reasoner: Reasoner = make_reasoner(opts.reasoner, opts.reasoner_options)

@@ -130,6 +130,12 @@ class Agent:
     def options(self) -> Any:
         return self.ctx.options
 
+    @classmethod
+    def check_options(cls, options: Any) -> None:
+        """Deeper checks of a config's options than their types (a reasoner that can be built,
+        patterns that compile), run when the config is loaded: a bad value stops `reverie up`
+        with a config error instead of crash-looping the agent. Raise a `ReverieError`."""
+
     async def on_start(self) -> None:
         """Called once the bus is connected, before any handler is subscribed."""
 

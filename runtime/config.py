@@ -12,7 +12,7 @@ import msgspec
 
 from reverie.protocol import DEFAULT_MAX_MESSAGE_BYTES, valid_swarm_name, valid_token
 
-from .errors import ConfigError
+from .errors import ConfigError, ReverieError
 
 EMBEDDED = "embedded"
 
@@ -154,10 +154,14 @@ def parse_config(
             except (ImportError, AttributeError, TypeError) as exc:
                 raise ConfigError(source, f"$.agents[{i}].kind", str(exc)) from None
             try:
-                msgspec.convert(spec.options, cls.Options)
+                options = msgspec.convert(spec.options, cls.Options)
             except msgspec.ValidationError as exc:
                 field, problem = _split_validation(str(exc))
                 raise ConfigError(source, f"$.agents[{i}].options{field[1:]}", problem) from None
+            try:
+                cls.check_options(options)
+            except ReverieError as exc:
+                raise ConfigError(source, f"$.agents[{i}].options", str(exc)) from None
     return config
 
 
