@@ -95,3 +95,25 @@ def test_canceled_and_oversized_instructions(tmp_path: Path) -> None:
         assert [p for p in snapshot(store) if not p[0].startswith("/dreams/")] == before
         with pytest.raises(ValueError, match="4096"):
             dream(store, instructions="x" * 4097)
+
+
+async def test_a_dreamer_consolidates_its_memory_on_schedule(nats_url: str, tmp_path: Path) -> None:
+    from .conftest import LOCAL_AGENTS, agents_running, eventually, make_config
+
+    agents = LOCAL_AGENTS.replace("verdict_timeout = 5.0\n", "verdict_timeout = 5.0\nconsolidate_every = 0.3\n", 1)
+    config = make_config(nats_url, tmp_path / "data", agents=agents)
+    async with agents_running(config, nats_url) as hosts:
+        memory = hosts["dreamer"].agent.memory
+        batch = memory.store.batch()
+        same = Reason(code="order", text="backup before migrate", ops=("backup", "migrate"))
+        for i in range(3):  # one finding, learned on three tasks
+            batch.lesson(Lesson(id=f"seen{i}", topic="order", reason=same, features=("op:migrate",), task_id=f"t{i}"))
+        await memory.commit(batch)
+
+        async def merged() -> bool:
+            records = [json.loads((await memory.get(m.path)).content) for m in await memory.list("/dreams/")]
+            return any(r["status"] == "completed" and r["changes"]["lessons_merged"] == 3 for r in records)
+
+        await eventually(merged, timeout=20, what="a scheduled in-place dream that merged the duplicates")
+        [lesson] = await memory.lessons()
+        assert lesson.weight == 3 and lesson.author == "consolidation"
