@@ -9,7 +9,6 @@ import statistics
 import time
 from typing import Any
 
-import msgspec
 import nats
 
 from reverie.protocol import Candidate, Decision, Task, Verdict
@@ -56,10 +55,6 @@ class ZeroReasoner:
 
         steps = tuple(op["name"] for op in task.input["operations"])
         return [Proposal(steps=steps, text=" -> ".join(steps), answer={"steps": list(steps)})]
-
-
-def to_json(obj: object) -> str:
-    return msgspec.json.encode(obj).decode()
 
 
 async def raw_responder(url: str, subject: str, queue: str, reply: bytes) -> Any:

@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT))
 from bench.common import machine, summary  # noqa: E402
 from reverie.protocol import Budget, Codec, Task, TaskInfo, TaskState, new_id  # noqa: E402
 from reverie.runtime import EmbeddedNats, Supervisor, connect, load_config  # noqa: E402
+from reverie.runtime.demo import packaged_config  # noqa: E402
 from reverie.runtime.host import ACK_WAIT  # noqa: E402
 from reverie.runtime.supervisor import STABLE_AFTER  # noqa: E402
 
-SWARM = (ROOT / "tests" / "conftest.py").read_text().split('LOCAL_AGENTS = """', 1)[1].split('"""', 1)[0]
 TASK = json.loads((ROOT / "tests" / "data" / "long-haul.json").read_text()) | {"simulate_latency": 0.5}
 
 
@@ -48,9 +48,8 @@ def fresh_task() -> dict:
 
 
 async def ours(runs: int, tmp: Path) -> list[float]:
-    path = tmp / "swarm.toml"
-    path.write_text('swarm = "recov"\ndata_dir = "data"\n' + SWARM)  # default restart backoff (0.5 s)
-    config = load_config(path)
+    # the packaged local swarm, as `reverie demo` runs it (default restart backoff, 0.5 s)
+    config = load_config(packaged_config(), data_dir=tmp / "data")
     samples = []
     with open(tmp / "swarm.log", "w") as log:
         async with Supervisor(config, out=log) as sup, connect(config) as swarm:

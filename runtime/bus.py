@@ -37,7 +37,8 @@ class _Gather:
 class Bus:
     """A connected bus for one swarm. Build it with `await Bus.connect(...)`; close with `close()`."""
 
-    def __init__(self, nc: Client, subjects: Subjects, *, max_message_bytes: int) -> None:
+    def __init__(self, nc: Client, subjects: Subjects, *, max_message_bytes: int,
+                 closing: asyncio.Event | None = None) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.subjects = subjects
@@ -47,7 +48,7 @@ class Bus:
         self._inbox_sub: Subscription | None = None
         self._gathers: dict[str, _Gather] = {}
         self._next_token = 0
-        self._closing = asyncio.Event()
+        self._closing = closing or asyncio.Event()
 
     @classmethod
     async def connect(cls, servers: list[str], *, swarm: str, name: str,
@@ -77,9 +78,7 @@ class Bus:
             disconnected_cb=disconnected_cb, reconnected_cb=reconnected_cb,
             pending_size=64 * 1024 * 1024,
         )
-        bus = cls(nc, Subjects(swarm), max_message_bytes=max_message_bytes)
-        bus._closing = closing
-        return bus
+        return cls(nc, Subjects(swarm), max_message_bytes=max_message_bytes, closing=closing)
 
     async def close(self) -> None:
         """Drain: finish delivering what subscriptions hold, flush, then close."""

@@ -97,10 +97,6 @@ class Consolidator(Protocol):
     def plan(self, lessons: Sequence[Lesson], instructions: str, usage: DreamUsage) -> Plan: ...
 
 
-def lesson_path(lesson: Lesson) -> str:
-    return f"/lessons/{lesson.topic}/{lesson.id}"
-
-
 class OfflineConsolidator:
     """Deterministic: lessons with the same topic, code, operations and limit are duplicates."""
 
@@ -121,10 +117,10 @@ class OfflineConsolidator:
             merged.append((Lesson(id=lid, topic=group[0].topic, reason=group[0].reason, features=features,
                                   author="consolidation", created_at=group[-1].created_at,
                                   weight=sum(x.weight for x in group)),
-                           [lesson_path(x) for x in group if x.id != lid]))
+                           [x.path for x in group if x.id != lid]))
         summaries: dict[str, str] = {}
         replaced = {p for _, paths in merged for p in paths}
-        live = [m for m, _ in merged] + [x for x in lessons if lesson_path(x) not in replaced]
+        live = [m for m, _ in merged] + [x for x in lessons if x.path not in replaced]
         for topic in sorted({x.topic for x in live}):
             items = sorted((x for x in live if x.topic == topic), key=lambda x: (-x.weight, x.reason.text))
             summaries[topic] = "\n".join(f"{x.weight:g} x {x.reason.text}" for x in items)
@@ -211,7 +207,7 @@ def _consolidate(src: MemoryStore, out: MemoryStore, record: DreamRecord, consol
         for path in sorted(replaced):
             batch.invalidate(path, f"merged by dream {record.id}")
     else:
-        by_path = {lesson_path(x): x for x in lessons}
+        by_path = {x.path: x for x in lessons}
         kept = set()
         for m in memories:
             if m.invalidated:
@@ -239,7 +235,7 @@ def _consolidate(src: MemoryStore, out: MemoryStore, record: DreamRecord, consol
         batch.lesson(lesson)
         for path in paths:
             if record.mode is DreamMode.IN_PLACE:
-                batch.link(lesson_path(lesson), EdgeKind.DERIVED_FROM, path)
+                batch.link(lesson.path, EdgeKind.DERIVED_FROM, path)
     for topic, text in plan.summaries.items():
         batch.put(f"/summaries/{topic}", text)
     if should_cancel():
