@@ -72,8 +72,8 @@ def record_task(batch: Batch, task: Task) -> None:
     batch.put(task_path(task.id), _json.encode(task))
 
 
-def record_round(batch: Batch, task: Task, trace: RoundTrace, features: Iterable[str]) -> None:
-    """The round's candidates, verdicts, edges, pruned branches and lessons."""
+def record_round(batch: Batch, task: Task, trace: RoundTrace, features: Iterable[str]) -> list[Lesson]:
+    """The round's candidates, verdicts, edges, pruned branches and lessons (returned, to share)."""
     rpath = round_path(task.id, trace.round)
     summary = {"round": trace.round, "elapsed": trace.elapsed,
                "outcomes": [j.outcome.value for j in trace.candidates]}
@@ -82,6 +82,7 @@ def record_round(batch: Batch, task: Task, trace: RoundTrace, features: Iterable
     if trace.round > 1:
         batch.link(rpath, EdgeKind.REFINES, round_path(task.id, trace.round - 1))
     feats = tuple(sorted(features))
+    learned: list[Lesson] = []
     for judged in trace.candidates:
         cand = judged.candidate
         cpath = candidate_path(task.id, trace.round, cand.index)
@@ -100,6 +101,8 @@ def record_round(batch: Batch, task: Task, trace: RoundTrace, features: Iterable
             batch.invalidate(cpath, _why(judged))
             for lesson in lessons_of(task, judged, feats):
                 batch.lesson(lesson)
+                learned.append(lesson)
+    return learned
 
 
 def lessons_of(task: Task, judged: JudgedCandidate, features: tuple[str, ...]) -> list[Lesson]:
@@ -121,6 +124,14 @@ def _why(judged: JudgedCandidate) -> str:
     if judged.missing:
         parts.append("no verdict from " + ", ".join(judged.missing))
     return f"{judged.outcome.value}: " + ("; ".join(parts) or "not accepted")
+
+
+def accepted_summary(result: Result) -> bytes:
+    """What a dreamer shares of an accepted result: the path, not the whole trace."""
+    assert result.accepted is not None
+    cand = result.accepted.candidate
+    return _json.encode({"task_id": result.task_id, "kind": cand.task.kind, "steps": cand.steps,
+                         "text": cand.text, "rounds": result.rounds})
 
 
 def result_path(task_id: str) -> str:

@@ -37,6 +37,8 @@ from reverie.protocol import (
     new_id,
 )
 from reverie.runtime import Agent, consolidation, handler
+from reverie.runtime.bus import Reply
+from reverie.runtime.logs import BurstLog
 from reverie.runtime.memory import Memory
 from reverie.runtime.registry import resolve_agent_class
 from reverie.runtime.state import pid_alive
@@ -45,6 +47,7 @@ from reverie.runtime.taskctl import TaskControl
 from .dream_memory import (
     DreamCheckpoint,
     DreamStatus,
+    accepted_summary,
     decode_checkpoint,
     decode_result,
     encode_checkpoint,
@@ -103,6 +106,7 @@ class Dreamer(Agent):
                             if resolve_agent_class(a.kind).role == "critic"]
         self._verdicts: Codec[Verdict | Error] = Codec(Verdict | Error,
                                                         max_bytes=self.ctx.config.max_message_bytes)
+        self._burst = BurstLog(self.log)
         if not self.critics:
             self.log.warning("no critic agents configured: every candidate will be accepted")
         self.memory = await Memory.open(self.ctx.config.data_path / self.ctx.name, agent=self.ctx.name)
@@ -252,13 +256,17 @@ class Dreamer(Agent):
                             spent: float, resumes: int, status: DreamStatus,
                             features: frozenset[str], result: Result | None = None) -> None:
         batch = self.memory.store.batch()
-        record_round(batch, task, trace[-1], features)
+        learned = record_round(batch, task, trace[-1], features)
         if result is not None:
             record_result(batch, result)  # also drops the checkpoint
         else:
             batch.checkpoint(task.id, encode_checkpoint(self._checkpoint(task, status, trace, answers, spent,
                                                                          resumes)))
         await self.memory.commit(batch)
+        if self.ctx.gossip is not None:  # what this round taught, for peers (sealed, signed, batched)
+            self.ctx.gossip.share_lessons(learned)
+            if result is not None and result.accepted is not None:
+                self.ctx.gossip.share_memory(f"/accepted/{task.id}", accepted_summary(result))
 
     def _checkpoint(self, task: Task, status: DreamStatus, trace: list[RoundTrace], answers: dict[str, Any],
                     spent: float, resumes: int) -> DreamCheckpoint:
@@ -312,17 +320,27 @@ class Dreamer(Agent):
         slim = msgspec.structs.replace(cand, task=_slim_task(cand.task))
         return JudgedCandidate(candidate=slim, verdicts=got, outcome=outcome, missing=missing_critics)
 
-    def _collect(self, cand: Candidate, replies: list[bytes], verdicts: dict[str, Verdict]) -> None:
-        for data in replies:
+    def _collect(self, cand: Candidate, replies: list[Reply], verdicts: dict[str, Verdict]) -> None:
+        for answer in replies:
             try:
-                reply = self._verdicts.decode(data)
+                reply = self._verdicts.decode(answer.data)
             except ProtocolError as exc:
                 self.log.warning("undecodable verdict for %s: %s", cand.id, exc)
                 continue
             if isinstance(reply, Error):
                 self.log.warning("a critic could not judge %s: %s", cand.id, reply.message)
-            elif reply.candidate_id == cand.id and reply.critic in self.critics:
+            elif reply.candidate_id != cand.id or reply.critic not in self.critics:
+                continue
+            # the bus names the sender (and on an authenticated bus the server vouches for it);
+            # an unnamed reply, from a raw-NATS critic, is taken only where nobody is vouched for
+            elif answer.sender == reply.critic or (not answer.sender and not self.ctx.bus.authenticated):
                 verdicts.setdefault(reply.critic, reply)
+            else:
+                self.ctx.counters["verdicts.impostor"] += 1
+                self._burst.warning(
+                    f"impostor:{answer.sender}", "dropped a verdict on %s that claims critic %r but was sent "
+                    "by %r (%d such verdicts so far)", cand.id, reply.critic, answer.sender or "an unnamed sender",
+                    self.ctx.counters["verdicts.impostor"])
 
     def _result(self, task: Task, status: ResultStatus, trace: list[RoundTrace], elapsed: float, *,
                 accepted: JudgedCandidate | None = None, answer: Any = None, reason: str = "",

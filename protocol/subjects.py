@@ -81,3 +81,18 @@ class Subjects:
     @property
     def all_events(self) -> str:
         return f"{self.prefix}.events.>"
+
+    def inbox(self, user: str) -> str:
+        """The inbox prefix of NATS user `user`'s connections (plain requests, JetStream API
+        replies, pull deliveries): only that user may subscribe under it."""
+        return f"{self.prefix}.inbox.{user}"
+
+    def replies(self, user: str) -> str:
+        """The root of `user`'s fan-out request inboxes. A responder answers a request whose
+        reply subject lies under `rv.<swarm>.reply.` on `<reply>.<its own name>`, and may
+        publish only there, so each reply names (and the server vouches for) its sender."""
+        return f"{self.prefix}.reply.{user}"
+
+    @property
+    def reply_root(self) -> str:
+        return f"{self.prefix}.reply."

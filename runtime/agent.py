@@ -13,10 +13,12 @@ others are core NATS subscriptions, and a returned message is sent as the reply.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 import types
 import typing
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, get_args, get_origin
@@ -30,6 +32,7 @@ from .errors import HandlerSignatureError
 if TYPE_CHECKING:
     from .bus import Bus
     from .config import AgentSpec, SwarmConfig
+    from .gossip.node import GossipNode
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
@@ -71,8 +74,7 @@ def handler(pattern: str, *, shared: bool = True, concurrency: int = 1) -> Calla
     `concurrency` bounds how many messages this handler works on at once (the deploy
     config's per-agent `concurrency` overrides it).
     """
-    if not isinstance(pattern, str) or not pattern or pattern.startswith("."):
-        raise HandlerSignatureError(f"handler pattern must be a relative subject like 'task.echo', got {pattern!r}")
+    _check_pattern(pattern)
     if concurrency < 1:
         raise HandlerSignatureError(f"handler concurrency must be >= 1, got {concurrency}")
 
@@ -87,13 +89,18 @@ class Context:
     """What a handler gets besides its message: the bus, its config, a logger."""
 
     def __init__(self, *, bus: Bus, config: SwarmConfig, spec: AgentSpec, options: Any,
-                 replica: int, log: logging.Logger) -> None:
+                 replica: int, log: logging.Logger, counters: Counter[str] | None = None) -> None:
         self.bus = bus
         self.config = config
         self.spec = spec
         self.options = options
         self.replica = replica
         self.log = log
+        self.counters: Counter[str] = Counter() if counters is None else counters
+        """The replica's counters, shown by `reverie status --json`: count what you drop."""
+        self.gossip: GossipNode | None = None
+        """This agent's gossip node (share lessons and memories with peers), or None when
+        gossip is off or the agent has no keys."""
 
     @property
     def name(self) -> str:
@@ -143,14 +150,35 @@ class Agent:
         """Called after handlers stopped receiving and in-flight work ended."""
 
     @classmethod
-    def handlers(cls) -> list[BoundHandler]:
-        """Every `@handler` method of the class, checked. Raises `HandlerSignatureError`."""
+    def handlers(cls, subjects: dict[str, str] | None = None) -> list[BoundHandler]:
+        """Every `@handler` method of the class, checked. Raises `HandlerSignatureError`.
+
+        `subjects` (a deploy config's `[agents.subjects]`) moves handlers to other patterns by
+        handler name, e.g. `{"dream": "task.plan-eu"}`: a task handler stays on `task.*`, a
+        core handler off it (durable and core delivery are not interchangeable)."""
         found: list[BoundHandler] = []
         for name, member in inspect.getmembers(cls, inspect.isfunction):
             spec = getattr(member, _MARK, None)
             if spec is not None:
                 found.append(_bind(cls, name, member, spec))
+        for name, pattern in (subjects or {}).items():
+            i = next((i for i, h in enumerate(found) if h.name == name), None)
+            if i is None:
+                raise HandlerSignatureError(f"{cls.__name__} has no handler {name!r} "
+                                            f"(handlers: {', '.join(h.name for h in found) or 'none'})")
+            h = found[i]
+            _check_pattern(pattern)
+            if pattern.startswith("task.") != h.durable:
+                raise HandlerSignatureError(f"handler {name!r} is on {h.spec.pattern!r}; it can move to "
+                                            + ("another task.* subject" if h.durable else "a subject outside task.*")
+                                            + f", not {pattern!r}")
+            found[i] = dataclasses.replace(h, spec=dataclasses.replace(h.spec, pattern=pattern))
         return found
+
+
+def _check_pattern(pattern: object) -> None:
+    if not isinstance(pattern, str) or not pattern or pattern.startswith(".") or " " in pattern:
+        raise HandlerSignatureError(f"handler pattern must be a relative subject like 'task.echo', got {pattern!r}")
 
 
 def _is_message_type(tp: Any) -> bool:

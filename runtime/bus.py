@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from types import TracebackType
 
 import msgspec
@@ -17,7 +20,10 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 
-from reverie.protocol import Codec, Result, Subjects, Task, encode
+from reverie.protocol import Codec, Result, Subjects, Task, encode, new_id
+
+from .errors import NotAuthorized
+from .natsauth import read_seed
 
 log = logging.getLogger("reverie.bus")
 
@@ -25,24 +31,40 @@ RESULTS_MAX_AGE = 7 * 24 * 3600.0
 DEDUPE_WINDOW = 120.0
 
 
+class Reply(msgspec.Struct, frozen=True):
+    """One answer to `Bus.request_many`. `sender` is the responder's name from the reply's
+    subject (`<inbox>.<name>`), which the server lets only that user publish on when the bus
+    is authenticated; "" when a responder answered on the bare inbox."""
+
+    sender: str
+    data: bytes
+
+
 class _Gather:
     __slots__ = ("replies", "expect", "done")
 
     def __init__(self, expect: int) -> None:
-        self.replies: list[bytes] = []
+        self.replies: list[Reply] = []
         self.expect = expect
         self.done = asyncio.Event()
 
 
 class Bus:
-    """A connected bus for one swarm. Build it with `await Bus.connect(...)`; close with `close()`."""
+    """A connected bus for one swarm. Build it with `await Bus.connect(...)`; close with `close()`.
+
+    `user` is the NATS user (the agent's name, `_client`, `_admin`) this connection speaks
+    for: it names the connection's inboxes and signs its fan-out replies. `authenticated`
+    says the server checked it (NKey credentials), so reply senders can be trusted."""
 
     def __init__(self, nc: Client, subjects: Subjects, *, max_message_bytes: int,
-                 closing: asyncio.Event | None = None) -> None:
+                 closing: asyncio.Event | None = None, user: str = "_client",
+                 authenticated: bool = False) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.subjects = subjects
         self.max_message_bytes = max_message_bytes
+        self.user = user
+        self.authenticated = authenticated
         self._result_codec: Codec[Result] = Codec(Result, max_bytes=max_message_bytes)
         self._inbox_prefix = ""
         self._inbox_sub: Subscription | None = None
@@ -51,16 +73,30 @@ class Bus:
         self._closing = closing or asyncio.Event()
 
     @classmethod
-    async def connect(cls, servers: list[str], *, swarm: str, name: str,
+    async def connect(cls, servers: list[str], *, swarm: str, name: str, user: str = "_client",
+                      nkeys_seed: Path | None = None, tls: ssl.SSLContext | None = None,
                       max_message_bytes: int = 512 * 1024, connect_timeout: float = 5.0,
                       on_reconnect: Callable[[], Awaitable[None]] | None = None) -> Bus:
         """Connect with reconnects forever and a short ping cycle, so a dead server is
-        noticed within seconds rather than minutes."""
+        noticed within seconds rather than minutes.
+
+        `nkeys_seed` is the user's NKey seed file (0600; read here, never logged); `tls`
+        verifies the server. Refused credentials raise `NotAuthorized` at once
+        instead of retrying forever."""
+        subjects = Subjects(swarm)
+        seed = read_seed(nkeys_seed).decode() if nkeys_seed is not None else None
+        if tls is not None:
+            _quiet_tls_eof()
+        connected = asyncio.Event()
+        closing = asyncio.Event()
 
         async def error_cb(exc: Exception) -> None:
+            if not connected.is_set():
+                if _refused(exc):
+                    raise NotAuthorized(user, servers)  # out of nc.connect: retrying cannot help
+                if closing.is_set():
+                    return
             log.warning("nats: %s", exc)
-
-        closing = asyncio.Event()
 
         async def disconnected_cb() -> None:
             if not closing.is_set():
@@ -71,14 +107,24 @@ class Bus:
             if on_reconnect is not None:
                 await on_reconnect()
 
-        nc = await nats.connect(
-            servers=servers, name=name, connect_timeout=connect_timeout,
-            allow_reconnect=True, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-            ping_interval=5, max_outstanding_pings=2, error_cb=error_cb,
-            disconnected_cb=disconnected_cb, reconnected_cb=reconnected_cb,
-            pending_size=64 * 1024 * 1024,
-        )
-        return cls(nc, Subjects(swarm), max_message_bytes=max_message_bytes, closing=closing)
+        nc = Client()
+        try:
+            await nc.connect(  # nats-py annotates the two timeouts int; it uses them as floats
+                servers=servers, name=name, connect_timeout=connect_timeout,  # type: ignore[arg-type]
+                allow_reconnect=True, max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,  # type: ignore[arg-type]
+                ping_interval=5, max_outstanding_pings=2, error_cb=error_cb,
+                disconnected_cb=disconnected_cb, reconnected_cb=reconnected_cb,
+                pending_size=64 * 1024 * 1024, nkeys_seed_str=seed, tls=tls,
+                inbox_prefix=subjects.inbox(user),
+            )
+        except NotAuthorized:
+            closing.set()
+            await nc.close()
+            raise
+        connected.set()
+        return cls(nc, subjects, max_message_bytes=max_message_bytes, closing=closing, user=user,
+                   authenticated=seed is not None)
 
     async def close(self) -> None:
         """Drain: finish delivering what subscriptions hold, flush, then close."""
@@ -114,10 +160,22 @@ class Bus:
         ))
 
     async def _ensure(self, config: StreamConfig) -> None:
+        """Create or update a stream unless it exists as configured: so a user that may only
+        read stream info (an agent or client of an authenticated bus) finds the streams the
+        supervisor made, and changes nothing."""
+        assert config.name is not None
         try:
-            await self.js.add_stream(config=config)
-        except nats.js.errors.BadRequestError:
-            await self.js.update_stream(config=config)
+            have = (await self.js.stream_info(config.name)).config
+        except nats.js.errors.NotFoundError:
+            try:
+                await self.js.add_stream(config=config)
+                return
+            except nats.js.errors.BadRequestError:
+                pass  # another connection made it meanwhile, configured otherwise
+        else:
+            if _configured(have, config):
+                return
+        await self.js.update_stream(config=config)
 
     # ------------------------------------------------------------------ publishing
 
@@ -147,16 +205,24 @@ class Bus:
 
     # ------------------------------------------------------------------ fan-out requests
 
+    def reply_subject(self, reply: str) -> str:
+        """Where this connection answers a request whose reply subject is `reply`: under
+        `rv.<swarm>.reply.` (a `request_many` inbox) on `<reply>.<user>`, naming itself;
+        any other inbox as it is."""
+        return f"{reply}.{self.user}" if reply.startswith(self.subjects.reply_root) else reply
+
     async def request_many(self, subject: str, message: msgspec.Struct, *, expect: int,
-                           timeout: float) -> list[bytes]:
+                           timeout: float) -> list[Reply]:
         """Publish once and collect up to `expect` replies until `timeout`.
 
         All requests of this bus share one wildcard inbox subscription (as nats-py muxes
-        `request`), so a request costs one publish and no subscribe round trip.
+        `request`), so a request costs one publish and no subscribe round trip. The inbox
+        is `rv.<swarm>.reply.<user>.<nuid>.<token>`; responders answer on `<inbox>.<name>`
+        (see `reply_subject`), and each `Reply` carries that name.
         """
         if self._inbox_sub is None:
-            self._inbox_prefix = self.nc.new_inbox()
-            self._inbox_sub = await self.nc.subscribe(f"{self._inbox_prefix}.*", cb=self._on_reply)
+            self._inbox_prefix = f"{self.subjects.replies(self.user)}.{new_id()}"
+            self._inbox_sub = await self.nc.subscribe(f"{self._inbox_prefix}.>", cb=self._on_reply)
         self._next_token += 1
         token = str(self._next_token)
         gather = _Gather(expect)
@@ -172,9 +238,33 @@ class Bus:
             del self._gathers[token]
 
     async def _on_reply(self, msg: Msg) -> None:
-        gather = self._gathers.get(msg.subject.rpartition(".")[2])
-        if gather is None:
-            return  # a late reply to a request that already gave up
-        gather.replies.append(msg.data)
+        token, _, sender = msg.subject[len(self._inbox_prefix) + 1:].partition(".")
+        gather = self._gathers.get(token)
+        if gather is None or "." in sender:
+            return  # a late reply to a request that already gave up, or not a reply at all
+        gather.replies.append(Reply(sender, msg.data))
         if len(gather.replies) >= gather.expect:
             gather.done.set()
+
+
+def _eof_noise(record: logging.LogRecord) -> bool:
+    return "eof_received() has no effect when using ssl" not in record.getMessage()
+
+
+def _quiet_tls_eof() -> None:
+    """asyncio warns on every TLS connection nats-py closes (its protocol asks to keep a
+    half-closed transport, which TLS cannot): noise on every `reverie submit`, so drop it."""
+    logger = logging.getLogger("asyncio")
+    if _eof_noise not in logger.filters:
+        logger.addFilter(_eof_noise)
+
+
+def _refused(exc: Exception) -> bool:
+    """The server turned the connection's credentials down (nats-py reports it two ways)."""
+    return isinstance(exc, nats.errors.AuthorizationError) or "authorization violation" in str(exc).lower()
+
+
+def _configured(have: StreamConfig, want: StreamConfig) -> bool:
+    """True when every setting `want` makes is what the stream `have` has."""
+    return all(getattr(have, f.name) == value for f in dataclasses.fields(want)
+               if (value := getattr(want, f.name)) is not None)

@@ -34,10 +34,17 @@ def cli() -> None:
 @cli.command()
 @CONFIG
 @DATA_DIR
-def up(config: Path, data_dir: Path | None) -> None:
+@click.option("--tls", is_flag=True, help="Embedded NATS speaks TLS only, with a certificate from the "
+                                          "swarm's own CA (as `nats.tls = true`).")
+def up(config: Path, data_dir: Path | None, tls: bool) -> None:
     """Start the swarm CONFIG describes and run it until Ctrl-C or SIGTERM."""
     setup_logging()
     cfg = load_config(config, data_dir=data_dir)
+    if tls:
+        if not cfg.nats.embedded:
+            raise click.UsageError("--tls applies to the embedded server (nats.url = \"embedded\"); for an "
+                                   "existing deployment set nats.ca_file and use tls:// URLs")
+        cfg = msgspec.structs.replace(cfg, nats=msgspec.structs.replace(cfg.nats, tls=True))
 
     async def run() -> None:
         stop = asyncio.Event()

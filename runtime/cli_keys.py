@@ -15,18 +15,14 @@ import msgspec
 
 from .config import SwarmConfig, load_config
 from .gossip.keystore import YEAR, KeyStore
+from .gossip.provision import members_of
+from .natsauth import authorization_block, ensure_users, seed_dir
 
 
 def _open(obj: tuple[Any, ...], check_agents: bool = False) -> tuple[SwarmConfig, KeyStore, bool]:
     config, data_dir, as_json = obj
     cfg = load_config(config, data_dir=data_dir, check_agents=check_agents)
     return cfg, KeyStore(cfg.data_path / "keys"), as_json
-
-
-def _roles(cfg: SwarmConfig) -> dict[str, tuple[str, ...]]:
-    from .registry import resolve_agent_class
-
-    return {a.name: (resolve_agent_class(a.kind).role,) for a in cfg.agents}
 
 
 def _report(store: KeyStore, as_json: bool, headline: str) -> None:
@@ -55,10 +51,14 @@ def keys(ctx: click.Context, config: Path, as_json: bool, data_dir: Path | None)
 @click.option("--ttl-days", default=365.0, show_default=True, help="Certificate lifetime.")
 @click.pass_obj
 def init(obj: tuple[Any, ...], ttl_days: float) -> None:
-    """Create the swarm key and, for every agent in CONFIG, keys and a certificate."""
+    """Create the swarm key and, for every agent in CONFIG, keys and a certificate; and the
+    NKey seed of every NATS user (each agent, `_client`, `_admin`)."""
     cfg, store, as_json = _open(obj, check_agents=True)
-    store.init(_roles(cfg), ttl=ttl_days * 24 * 3600)
+    store.init(members_of(cfg), ttl=ttl_days * 24 * 3600)
+    nats_users = ensure_users(cfg)
     _report(store, as_json, f"keys for swarm {cfg.swarm!r} in {store.root} (content key {store.current_key_id()})")
+    if not as_json:
+        click.echo(f"NATS users {', '.join(nats_users)}: seeds in {seed_dir(cfg)}")
 
 
 @keys.command()
@@ -98,3 +98,22 @@ def list_members(obj: tuple[Any, ...]) -> None:
     """Members, their certificates and content keys."""
     _, store, as_json = _open(obj)
     _report(store, as_json, f"keys in {store.root} (content key {store.current_key_id()})")
+
+
+@keys.command(name="nats-config")
+@click.pass_obj
+def nats_config(obj: tuple[Any, ...]) -> None:
+    """Print the `authorization` block for an existing NATS deployment's server config:
+    one NKey user per agent, `_client` and `_admin`, each with its subject permissions.
+    Creates missing seeds; prints public keys only."""
+    config, data_dir, as_json = obj
+    cfg = load_config(config, data_dir=data_dir)
+    block = authorization_block(cfg, ensure_users(cfg))
+    if as_json:
+        click.echo(json.dumps({"authorization": block}, indent=2))
+        return
+    folder = seed_dir(cfg)
+    click.echo(f"# swarm {cfg.swarm!r}: NATS users and what each may publish and subscribe to.\n"
+               "# Paste into every server's config (JetStream enabled); give each agent's host its seed\n"
+               f"# from {folder} (<user>.nk, 0600) and set nats.nkey_seed_dir to where it lies there.")
+    click.echo(f"authorization: {json.dumps(block, indent=2)}")

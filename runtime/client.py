@@ -33,6 +33,8 @@ from reverie.protocol import (
 from .bus import Bus
 from .config import SwarmConfig, load_config
 from .errors import SwarmNotRunning, TaskTimeout
+from .natsauth import CLIENT, seed_for
+from .natstls import client_context
 from .state import read_state
 from .taskctl import TaskControl
 
@@ -151,9 +153,9 @@ class Swarm:
                                               expect=10_000, timeout=timeout)
         codec: Codec[TaskInfo | Error] = Codec(TaskInfo | Error)
         best = TaskInfo(task_id=task_id, state=TaskState.UNKNOWN)
-        for data in replies:
+        for reply in replies:
             with contextlib.suppress(ProtocolError):
-                info = codec.decode(data)
+                info = codec.decode(reply.data)
                 if isinstance(info, TaskInfo) and (info.state is not TaskState.UNKNOWN or not best.agent):
                     if best.state is TaskState.UNKNOWN or info.rounds > best.rounds:
                         best = info
@@ -174,11 +176,11 @@ class Swarm:
                                               expect=10_000, timeout=timeout)
         codec: Codec[AgentStatus | Error] = Codec(AgentStatus | Error)
         agents: list[AgentStatus] = []
-        for data in replies:
+        for reply in replies:
             with contextlib.suppress(ProtocolError):
-                reply = codec.decode(data)
-                if isinstance(reply, AgentStatus):
-                    agents.append(reply)
+                decoded = codec.decode(reply.data)
+                if isinstance(decoded, AgentStatus):
+                    agents.append(decoded)
         agents.sort(key=lambda a: (a.agent, a.replica))
         s = self.bus.subjects
         tasks = await self.bus.js.stream_info(s.tasks_stream)
@@ -191,12 +193,19 @@ class Swarm:
 @contextlib.asynccontextmanager
 async def connect(config: SwarmConfig | str | Path, *,
                   servers: list[str] | None = None) -> AsyncIterator[Swarm]:
-    """Connect to the swarm a deploy config describes (it must be running: `reverie up`)."""
+    """Connect to the swarm a deploy config describes (it must be running: `reverie up`).
+
+    Authenticates as `_client` with its seed (`<data_dir>/keys/nats/_client.nk`, or
+    `nats.nkey_seed_dir`) when the swarm's bus requires credentials."""
     if not isinstance(config, SwarmConfig):
         config = load_config(config, check_agents=False)
     urls = servers or resolve_servers(config)
+    seed = seed_for(config, CLIENT)
+    if seed is not None and config.nats.embedded and not seed.exists():
+        seed = None  # never started with auth (`reverie up` creates the seeds)
     try:
-        bus = await Bus.connect(urls, swarm=config.swarm, name=f"{config.swarm}.client",
+        bus = await Bus.connect(urls, swarm=config.swarm, name=f"{config.swarm}.client", user=CLIENT,
+                                nkeys_seed=seed, tls=client_context(config, urls),
                                 max_message_bytes=config.max_message_bytes,
                                 connect_timeout=config.nats.connect_timeout)
     except (nats.errors.NoServersError, OSError, asyncio.TimeoutError) as exc:

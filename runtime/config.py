@@ -12,7 +12,7 @@ import msgspec
 
 from reverie.protocol import DEFAULT_MAX_MESSAGE_BYTES, valid_swarm_name, valid_token
 
-from .errors import ConfigError, ReverieError
+from .errors import ConfigError, HandlerSignatureError, ReverieError
 
 EMBEDDED = "embedded"
 
@@ -30,6 +30,16 @@ class NatsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Embedded only: fsync JetStream writes before acknowledging them (`sync_interval: always`),
     so a queued task or stored result survives even a power cut. Costs throughput (see
     bench/RESULTS.md); false leaves it to nats-server's default 2-minute background sync."""
+    auth: bool = True
+    """Embedded only: NKey users with per-agent subject permissions (seeds in
+    `<data_dir>/keys/nats/`); a client without credentials cannot connect."""
+    tls: bool = False
+    """Embedded only: serve TLS with a certificate from the swarm's own CA (`<data_dir>/keys/tls/`)."""
+    nkey_seed_dir: str | None = None
+    """An existing deployment: the folder of `<user>.nk` seeds to connect with (relative to this
+    file); unset connects without credentials."""
+    ca_file: str | None = None
+    """An existing deployment: the CA that signed the servers' TLS certificates (relative to this file)."""
 
     @property
     def embedded(self) -> bool:
@@ -38,6 +48,21 @@ class NatsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     @property
     def servers(self) -> list[str]:
         return [u.strip() for u in self.url.split(",") if u.strip()]
+
+
+class GossipConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Anti-entropy between agents' memories (see DESIGN.md, "Gossip")."""
+
+    enabled: bool = True
+    """Gossip among agents that have keys (`reverie up` creates them on first start)."""
+    interval: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    """Seconds between one agent's exchanges (jittered by up to a quarter)."""
+    fanout: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2
+    """Random live peers each agent exchanges with per interval."""
+    max_reply_bytes: Annotated[int, msgspec.Meta(ge=16 * 1024, le=768 * 1024)] = 256 * 1024
+    """The most block bytes one request makes a peer send (the rest follows in the next exchange)."""
+    timeout: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    """How long one exchange step waits for the peer."""
 
 
 class AgentSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -50,12 +75,16 @@ class AgentSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Overrides every handler's concurrency limit (how many messages it works on at once)."""
     options: dict[str, Any] = {}
     """Checked against the agent class's `Options` Struct."""
+    subjects: dict[str, str] = {}
+    """Handler name -> subject pattern (relative to `rv.<swarm>.`), moving a handler: e.g.
+    `dream = "task.plan-eu"` makes a second dreamer serve another task kind."""
 
 
 class SwarmConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     swarm: str
     agents: list[AgentSpec]
     nats: NatsConfig = NatsConfig()
+    gossip: GossipConfig = GossipConfig()
     data_dir: str | None = None
     """Where NATS and agents keep state. Relative paths are relative to the config file.
     Default: `$REVERIE_DATA_DIR`, else `$XDG_DATA_HOME/reverie/<swarm>` (~/.local/share/…)."""
@@ -153,6 +182,10 @@ def parse_config(
                 cls = resolve_agent_class(spec.kind)
             except (ImportError, AttributeError, TypeError) as exc:
                 raise ConfigError(source, f"$.agents[{i}].kind", str(exc)) from None
+            try:
+                cls.handlers(spec.subjects)
+            except HandlerSignatureError as exc:
+                raise ConfigError(source, f"$.agents[{i}].subjects", str(exc)) from None
             try:
                 options = msgspec.convert(spec.options, cls.Options)
             except msgspec.ValidationError as exc:

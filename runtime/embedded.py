@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from .errors import NatsServerError, NatsServerNotFound
+from .natstls import TlsFiles
 
 ENV_BINARY = "REVERIE_NATS_SERVER"
 
@@ -47,16 +48,21 @@ class EmbeddedNats:
 
     Use as `async with EmbeddedNats(dir) as server: server.url`. `port=-1` picks a free port
     (the server reports it through a ports file, so there is no bind race).
+    `authorization` is nats-server's `authorization` block (see `natsauth.authorization_block`);
+    `tls` serves TLS only (the URL is then `tls://…`). Without them anyone may connect.
     """
 
     def __init__(self, store_dir: Path, *, binary: str | None = None, host: str = "127.0.0.1",
-                 port: int = -1, start_timeout: float = 15.0, sync_always: bool = True) -> None:
+                 port: int = -1, start_timeout: float = 15.0, sync_always: bool = True,
+                 authorization: dict[str, Any] | None = None, tls: TlsFiles | None = None) -> None:
         self.store_dir = Path(store_dir)
         self.binary = find_nats_server(binary)
         self.host = host
         self.port = port
         self.start_timeout = start_timeout
         self.sync_always = sync_always
+        self.authorization = authorization
+        self.tls = tls
         self.url = ""
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -88,6 +94,11 @@ class EmbeddedNats:
         }
         if self.sync_always:
             conf["jetstream"]["sync_interval"] = "always"
+        if self.authorization is not None:
+            conf["authorization"] = self.authorization
+        if self.tls is not None:
+            # a generous handshake timeout: a loaded machine must not fail clients' handshakes
+            conf["tls"] = {"cert_file": str(self.tls.cert), "key_file": str(self.tls.key), "timeout": 10}
         path = self.store_dir / "nats-server.json"  # nats-server reads JSON as config syntax
         path.write_text(json.dumps(conf, indent=2))
         return path

@@ -9,6 +9,7 @@ __all__ = [
     "HandlerSignatureError",
     "NatsServerError",
     "NatsServerNotFound",
+    "NotAuthorized",
     "OversizedMessage",
     "ProtocolError",
     "ReverieError",
@@ -42,6 +43,16 @@ class NatsServerNotFound(ReverieError):
 
 class NatsServerError(ReverieError):
     """The embedded `nats-server` failed to start or died."""
+
+
+class NotAuthorized(ReverieError):
+    """The NATS server refused a connection's credentials (none, unknown, or not its user's)."""
+
+    def __init__(self, user: str, servers: list[str]) -> None:
+        super().__init__(f"NATS at {', '.join(servers)} refused the credentials of user {user!r} "
+                         "(see README, \"Securing the bus\")")
+        self.user = user
+        self.servers = servers
 
 
 class HandlerSignatureError(ReverieError, TypeError):

@@ -33,6 +33,7 @@ from reverie.protocol import (
 from .agent import Agent, BoundHandler, Context
 from .bus import Bus
 from .config import AgentSpec, SwarmConfig
+from .gossip.node import GossipNode
 from .logs import BurstLog
 
 ACK_WAIT = 15.0
@@ -52,12 +53,12 @@ class AgentHost:
         self.spec = spec
         self.replica = replica
         self.log = logging.getLogger(f"reverie.agent.{spec.name}")
-        self.handlers = agent_cls.handlers()
+        self.handlers = agent_cls.handlers(spec.subjects)
         options = msgspec.convert(spec.options, agent_cls.Options)
-        self.ctx = Context(bus=bus, config=config, spec=spec, options=options, replica=replica,
-                           log=self.log)
-        self.agent = agent_cls(self.ctx)
         self.counters: Counter[str] = Counter()
+        self.ctx = Context(bus=bus, config=config, spec=spec, options=options, replica=replica,
+                           log=self.log, counters=self.counters)
+        self.agent = agent_cls(self.ctx)
         self.state = AgentState.STARTING
         self.started_at = time.time()
         self._burst = BurstLog(self.log)
@@ -69,6 +70,7 @@ class AgentHost:
         """Set when a background loop of the host died; the worker then exits non-zero and the
         supervisor restarts the replica (a half-dead agent is worse than a restarted one)."""
         self.crash_reason = ""
+        self.gossip: GossipNode | None = None
         self._status_codec: Codec[StatusRequest] = Codec(StatusRequest, max_bytes=config.max_message_bytes)
 
     # ------------------------------------------------------------------ lifecycle
@@ -82,6 +84,8 @@ class AgentHost:
         await self.stop()
 
     async def start(self) -> None:
+        self.gossip = await GossipNode.open(self.config, self.spec.name, self.bus, log=self.log)
+        self.ctx.gossip = self.gossip
         await self.agent.on_start()
         if any(h.durable for h in self.handlers):
             await self.bus.ensure_streams()
@@ -94,6 +98,8 @@ class AgentHost:
                 self._subs.append(await self._subscribe(h))
         self._subs.append(await self.bus.nc.subscribe(self.bus.subjects.status, cb=self._on_status))
         self._loops.append(self._own(self._heartbeat(), "heartbeat"))
+        if self.gossip is not None:  # one replica answers peers; every replica may share
+            await self.gossip.start(serve=self.replica == 0)
         await self.bus.nc.flush()
         self.state = AgentState.READY
         await self._announce(AgentState.READY)
@@ -119,6 +125,8 @@ class AgentHost:
             for task in pending:
                 task.cancel()  # a cancelled task handler naks its message: it is redelivered
             await asyncio.gather(*pending, return_exceptions=True)
+        if self.gossip is not None:
+            await self.gossip.stop()
         await self.agent.on_stop()
         self.state = AgentState.STOPPED
         await self._announce(AgentState.STOPPED)
@@ -148,7 +156,8 @@ class AgentHost:
     def status(self) -> AgentStatus:
         return AgentStatus(agent=self.spec.name, replica=self.replica, pid=os.getpid(),
                            state=self.state, role=type(self.agent).role, started_at=self.started_at,
-                           in_flight=len(self._inflight), counters=dict(self.counters))
+                           in_flight=len(self._inflight),
+                           counters=dict(self.counters) | (dict(self.gossip.counters) if self.gossip else {}))
 
     async def _heartbeat(self) -> None:
         subject = self.bus.subjects.heartbeat(self.spec.name)
@@ -187,8 +196,8 @@ class AgentHost:
         self._burst.warning(f"handler:{h.name}", "handler %s failed: %r", h.name, exc, exc_info=True)
 
     async def _reply(self, msg: Msg, reply: msgspec.Struct) -> None:
-        try:
-            await self.bus.nc.publish(msg.reply, encode(reply))
+        try:  # a fan-out request's inbox gets `<inbox>.<our name>`: the reply names its sender
+            await self.bus.nc.publish(self.bus.reply_subject(msg.reply), encode(reply))
         except nats.errors.Error as exc:
             self._burst.warning("reply", "could not reply on %s: %s", msg.reply, exc)
 

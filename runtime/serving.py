@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from .bus import Bus
 from .config import SwarmConfig
 from .host import AgentHost
+from .natsauth import seed_for
+from .natstls import client_context
 from .registry import resolve_agent_class
 
 
@@ -18,6 +20,7 @@ async def serve_agent(config: SwarmConfig, name: str, *, servers: list[str],
     spec = config.agent(name)
     cls = resolve_agent_class(spec.kind)
     bus = await Bus.connect(servers, swarm=config.swarm, name=f"{config.swarm}.{name}.{replica}",
+                            user=name, nkeys_seed=seed_for(config, name), tls=client_context(config, servers),
                             max_message_bytes=config.max_message_bytes,
                             connect_timeout=config.nats.connect_timeout)
     async with bus, AgentHost(cls, bus=bus, config=config, spec=spec, replica=replica) as host:

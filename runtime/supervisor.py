@@ -19,7 +19,11 @@ from .bus import Bus
 from .config import SwarmConfig
 from .embedded import EmbeddedNats
 from .errors import ReverieError
+from .gossip.provision import ensure_keys
+from .natsauth import ADMIN, authorization_block, ensure_users, seed_for
+from .natstls import client_context, ensure_server_cert
 from .state import SwarmState, clear_state, read_state, write_state
+from .taskctl import TaskControl
 
 STABLE_AFTER = 10.0
 """A replica that ran this long before crashing restarts from the first backoff step again."""
@@ -124,24 +128,33 @@ class Supervisor:
 
     async def start(self) -> None:
         self.data.mkdir(parents=True, exist_ok=True)
+        if self.config.gossip.enabled:
+            created = ensure_keys(self.config)
+            if created:
+                self.say(f"created gossip keys and certificates for {', '.join(created)} in {self.data / 'keys'}")
         nats = self.config.nats
         if nats.embedded:
             running = read_state(self.data)
             if running is not None:
                 raise ReverieError(f"swarm {running.swarm!r} is already running from {self.data} "
                                    f"(supervisor pid {running.pid}); stop it first or use another data_dir")
+            authorization = authorization_block(self.config, ensure_users(self.config)) if nats.auth else None
+            tls = ensure_server_cert(self.config, [nats.host]) if nats.tls else None
             self.server = EmbeddedNats(self.data / "nats", binary=nats.server, host=nats.host, port=nats.port,
-                                       sync_always=nats.sync_always)
+                                       sync_always=nats.sync_always, authorization=authorization, tls=tls)
             self.url = await self.server.start()
             self._server_watch = asyncio.create_task(self._watch_server(self.server), name="nats-server")
             write_state(self.data, SwarmState(swarm=self.config.swarm, url=self.url, pid=os.getpid(),
                                               started_at=time.time(), server_pid=self.server.pid))
         else:
             self.url = ",".join(nats.servers)
-        self.bus = await Bus.connect(self.url.split(","), swarm=self.config.swarm,
-                                     name=f"{self.config.swarm}.supervisor",
-                                     connect_timeout=nats.connect_timeout)
+        servers = self.url.split(",")
+        self.bus = await Bus.connect(servers, swarm=self.config.swarm, name=f"{self.config.swarm}.supervisor",
+                                     user=ADMIN, nkeys_seed=seed_for(self.config, ADMIN),
+                                     tls=client_context(self.config, servers), connect_timeout=nats.connect_timeout)
+        # as `_admin`, before any agent starts: agents and clients may only look these up
         await self.bus.ensure_streams()
+        await TaskControl.open(self.bus)
         await self.bus.nc.subscribe(self.bus.subjects.rel("events.agent.*"), cb=self._on_event)
         await self.bus.nc.flush()
         for spec in self.config.agents:

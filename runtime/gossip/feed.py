@@ -184,11 +184,43 @@ class FeedVerifier:
         self._feeds = {f.author: _Feed(list(f.digests), f.last_seq, f.frozen) for f in state.feeds}
 
     def admit(self, block: Block, fragments: list[Fragment], now: float) -> list[Fragment]:
-        """Check `block` and its fragments and record the block; return the fragments to open.
+        """`check` the block and `record` it at once (for callers with nothing to do in between)."""
+        digest = self.check(block, fragments, now)
+        self.record(block, digest)
+        return list(fragments)
+
+    def heads(self) -> dict[str, int]:
+        """author -> last admitted seq, for every feed with at least one admitted block."""
+        return {a: f.last_seq for a, f in self._feeds.items() if f.digests}
+
+    def blocks_held(self, author: str) -> int:
+        feed = self._feeds.get(author)
+        return len(feed.digests) if feed is not None else 0
+
+    def frozen(self, author: str) -> bool:
+        feed = self._feeds.get(author)
+        return feed is not None and feed.frozen
+
+    def record(self, block: Block, digest: bytes) -> None:
+        """Record a block `check` passed (and the caller stored): it is the author's next one.
+
+        Raises `BrokenChain` if another block was recorded for that index in between."""
+        feed = self._feeds.get(block.author)
+        if feed is None:
+            feed = self._feeds[block.author] = _Feed([], 0, False)
+        if len(feed.digests) != block.index:
+            raise BrokenChain(f"block {block.index} of {block.author} is no longer the next one")
+        feed.digests.append(digest)
+        feed.last_seq = block.first_seq + len(block.hashes) - 1
+
+    def check(self, block: Block, fragments: list[Fragment], now: float) -> bytes:
+        """Check `block` and its fragments; return the block's digest for `record`.
 
         In order, before anything changes: the author's certificate (valid now), its feed not
         frozen, the block signature, the chain (index and prev), seq contiguity, and each
         fragment against the hash the block signed. Only a proven fork changes state on refusal.
+        A block is checked against the blocks recorded so far: check the blocks of one feed
+        in order, recording each before checking the next.
         """
         author = block.author
         cert = self.trust.author(author, now)
@@ -230,8 +262,4 @@ class FeedVerifier:
                                 f"the position block {block.index} gives it")
             if fragment.hash != signed:
                 raise UnsignedFragment(f"fragment {seq} of {author} is not the one block {block.index} signed")
-        if feed is None:
-            feed = self._feeds[author] = _Feed([], 0, False)
-        feed.digests.append(digest)
-        feed.last_seq = block.first_seq + len(block.hashes) - 1
-        return list(fragments)
+        return digest

@@ -108,5 +108,7 @@ class Batch:
             raise TypeError(f"expected a Lesson, not {type(lesson).__name__}")
         _segment("topic", lesson.topic)
         _segment("id", lesson.id)
+        if lesson.source:
+            _segment("source", lesson.source)
         path_key(lesson.path)
         self.ops.append(LessonOp(lesson))

@@ -125,6 +125,9 @@ class Memory:
     async def list(self, prefix: str = "/", *, include_invalid: bool = True) -> builtins.list[MemoryInfo]:
         return await self.run(self.store.list, prefix, include_invalid=include_invalid)
 
+    async def contents(self, prefix: str, *, limit: int | None = None) -> builtins.list[tuple[str, bytes]]:
+        return await self.run(self.store.contents, prefix, limit=limit)
+
     async def edges(self, path: str, *, direction: Literal["out", "in"] = "out",
                     kind: EdgeKind | None = None) -> builtins.list[Edge]:
         return await self.run(self.store.edges, path, direction=direction, kind=kind)

@@ -95,7 +95,13 @@ class Lesson(msgspec.Struct, frozen=True):
     author: str = ""
     created_at: float = 0.0
     weight: float = 1.0
+    source: str = ""
+    """The peer whose gossiped feed this lesson came from; "" when learned here."""
 
     @property
     def path(self) -> str:
+        """`/lessons/<topic>/<id>`, or `/lessons/<topic>/<source>/<id>` for a peer's lesson (its
+        namespace: a peer's lesson never replaces one learned here or another peer's)."""
+        if self.source:
+            return f"/lessons/{self.topic}/{self.source}/{self.id}"
         return f"/lessons/{self.topic}/{self.id}"

@@ -216,6 +216,27 @@ class MemoryStore:
 
         return self._read(scan)
 
+    def contents(self, prefix: str, *, limit: int | None = None) -> builtins.list[tuple[str, bytes]]:
+        """(path, latest content) of every path starting with `prefix`, in path order, read in one
+        transaction; at most `limit` of them."""
+        raw_prefix = prefix.encode("utf-8")
+
+        def scan(r: Reader) -> list[tuple[str, bytes]]:
+            out: list[tuple[str, bytes]] = []
+            with r.txn.cursor(db=self._dbs["heads"]) as cursor:
+                if cursor.set_range(raw_prefix):
+                    for key in cursor.iternext(values=False):
+                        if not key.startswith(raw_prefix) or (limit is not None and len(out) >= limit):
+                            break
+                        head = r.head(key)
+                        assert head is not None
+                        rec = r.record(version_key(key, head.version))
+                        assert rec is not None
+                        out.append((key.decode("utf-8"), rec.content))
+            return out
+
+        return self._read(scan)
+
     def edges(self, path: str, *, direction: Direction = "out",
               kind: EdgeKind | None = None) -> builtins.list[Edge]:
         """Edges leaving `path` ("out") or arriving at it ("in"), optionally of one kind."""
