@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
+import signal
+import time
 from pathlib import Path
 
 import msgspec
@@ -37,6 +41,41 @@ def read_state(data_dir: Path) -> SwarmState | None:
     except (OSError, msgspec.DecodeError, json.JSONDecodeError):
         return None
     return state if pid_alive(state.pid) else None
+
+
+def orphaned_server(data_dir: Path) -> int | None:
+    """The pid of an embedded nats-server a dead supervisor left running (SIGKILL, OOM), or
+    None. Only a process whose command line names this data dir's server config counts, so a
+    recycled pid is never taken for it (Linux `/proc`; elsewhere None)."""
+    try:
+        state = msgspec.json.decode(state_path(data_dir).read_bytes(), type=SwarmState)
+    except (OSError, msgspec.DecodeError, json.JSONDecodeError):
+        return None
+    if state.server_pid is None or pid_alive(state.pid) or not pid_alive(state.server_pid):
+        return None
+    proc = Path(f"/proc/{state.server_pid}")
+    conf = data_dir / "nats" / "nats-server.json"
+    try:
+        args = proc.joinpath("cmdline").read_bytes().split(b"\0")
+        for arg in args:
+            if arg.endswith(b"nats-server.json") and os.path.samefile(proc / "cwd" / os.fsdecode(arg), conf):
+                return state.server_pid
+    except OSError:
+        pass
+    return None
+
+
+async def stop_pid(pid: int, timeout: float = 10.0) -> None:
+    """SIGTERM a process that is not our child, then SIGKILL it if it outlives `timeout`."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            return
+        await asyncio.sleep(0.05)
 
 
 def clear_state(data_dir: Path) -> None:

@@ -22,7 +22,7 @@ from .errors import ReverieError
 from .gossip.provision import ensure_keys
 from .natsauth import ADMIN, authorization_block, ensure_users, seed_for
 from .natstls import client_context, ensure_server_cert
-from .state import SwarmState, clear_state, read_state, write_state
+from .state import SwarmState, clear_state, orphaned_server, read_state, stop_pid, write_state
 from .taskctl import TaskControl
 
 STABLE_AFTER = 10.0
@@ -138,6 +138,10 @@ class Supervisor:
             if running is not None:
                 raise ReverieError(f"swarm {running.swarm!r} is already running from {self.data} "
                                    f"(supervisor pid {running.pid}); stop it first or use another data_dir")
+            orphan = orphaned_server(self.data)
+            if orphan is not None:  # its supervisor was killed; its workers have stopped by themselves
+                self.say(f"stopping the nats-server (pid {orphan}) a killed supervisor left running")
+                await stop_pid(orphan)
             authorization = authorization_block(self.config, ensure_users(self.config)) if nats.auth else None
             tls = ensure_server_cert(self.config, [nats.host]) if nats.tls else None
             self.server = EmbeddedNats(self.data / "nats", binary=nats.server, host=nats.host, port=nats.port,

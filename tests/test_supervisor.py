@@ -94,3 +94,47 @@ def _alive_not_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+async def test_a_killed_supervisor_leaves_nothing_running_and_up_starts_again(tmp_path: Path) -> None:
+    """SIGKILL the supervisor: its workers notice and stop by themselves; the next `reverie up`
+    stops the nats-server it left behind, then serves a task from the same data dir."""
+    config = ROOT / "deploy" / "local.toml"
+    data = tmp_path / "data"
+
+    async def up() -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "reverie.runtime.cli", "up", str(config), "--data-dir", str(data),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        assert proc.stdout is not None
+        seen: list[str] = []
+        while b"ready:" not in (raw := await asyncio.wait_for(proc.stdout.readline(), 60)):
+            assert raw, "supervisor exited before it was ready:\n" + "".join(seen)
+            seen.append(raw.decode())
+        asyncio.create_task(proc.stdout.read())  # keep draining the pipe  # noqa: RUF006
+        return proc
+
+    first = await up()
+    second: asyncio.subprocess.Process | None = None
+    try:
+        workers = [a["pid"] for a in (await status_json(config, data))["agents"]]
+        state = read_state(data)
+        assert state is not None and state.server_pid and len(workers) == 4
+        first.kill()
+        await first.wait()
+        await eventually(lambda: _all_gone(workers), timeout=30, what="orphaned workers to stop")
+        assert pid_alive(state.server_pid)  # its own session: it outlived the supervisor
+
+        second = await up()
+        assert not _alive_not_zombie(state.server_pid)
+        submitted = await asyncio.to_thread(
+            run_cli, "submit", str(config), f"@{ROOT / 'deploy' / 'tasks' / 'dns-cutover.json'}", "--wait",
+            "--json", "--data-dir", str(data))
+        assert json.loads(submitted.stdout)["status"] == "accepted", submitted.stderr
+        second.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(second.wait(), 15) == 0
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.returncode is None:
+                proc.kill()
+                await proc.wait()
