@@ -364,7 +364,7 @@ class GossipNode:
         if isinstance(request, SyncRequest):
             blocks, more = await self._missing(request.heads)
             mine = self.heads()
-            await self._respond(msg, SyncReply(heads=mine, blocks=blocks, more=more))
+            await self._respond(msg, SyncReply(blocks=blocks, more=more))
             if any(seq > mine.get(author, 0) for author, seq in request.heads.items()):
                 self._pull_from(request.sender)
         else:

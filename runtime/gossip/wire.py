@@ -45,9 +45,9 @@ class SyncRequest(Message, frozen=True, tag="gossip.sync"):  # type: ignore[call
 
 class SyncReply(Message, frozen=True, tag="gossip.delta"):  # type: ignore[call-arg]  # mypy misreads msgspec class kwargs across modules
     """Blocks the requester lacks (at most the responder's reply budget; `more` if it held
-    back some), and the responder's heads so the requester can push what the responder lacks."""
+    back some). The responder learns from the request's heads what it lacks and pulls that in
+    turn, so the reply carries no heads of its own."""
 
-    heads: Heads
     blocks: list[Carried] = []
     more: bool = False
 
