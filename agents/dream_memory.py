@@ -42,6 +42,9 @@ class DreamCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
     replica: int = 0
     owner_pid: int = 0
     """The process dreaming this task; a restarted replica resumes checkpoints of dead owners."""
+    pending: dict[str, Any] | None = None
+    """The reasoner's work in flight for the next round (a Message Batch id), saved before it
+    waits, so a restarted dreamer picks it up instead of paying for it twice."""
 
 
 _checkpoint_codec = msgspec.msgpack.Decoder(DreamCheckpoint)

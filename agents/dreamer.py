@@ -9,9 +9,10 @@ killed at any moment resumes at the round it reached and never re-proposes a rej
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import time
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import nats.errors
@@ -33,6 +34,7 @@ from reverie.protocol import (
     TaskInfo,
     TaskQuery,
     TaskState,
+    Usage,
     Verdict,
     new_id,
 )
@@ -57,14 +59,14 @@ from .dream_memory import (
     record_task,
 )
 from .quorum import Quorum, decide
-from .reasoners import Proposal, Reasoner, make_reasoner
+from .reasoners import Proposal, Proposals, Reasoner, RoundState, check_reasoner, make_reasoner
 
 QUARANTINED = "[quarantined: flagged harmful by a critic]"
 
 
 class DreamerOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reasoner: str = "offline"
-    """`offline` (deterministic, no network) or `module:Class`."""
+    """`offline` (deterministic, no network), `anthropic` (Claude) or `module:Class`."""
     reasoner_options: dict[str, Any] = {}
     candidates_per_round: int = 3
     max_rounds: int = 5
@@ -86,6 +88,11 @@ class DreamerOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Size budget: rejected branches beyond the newest this many are collapsed to their lessons."""
     consolidate_every: float = 0.0
     """Seconds between in-place consolidation dreams over this agent's memory; 0 = never."""
+    consolidator: Literal["offline", "claude"] = "offline"
+    """What plans those dreams: deterministic duplicate merging, or Claude (`consolidator_options`)."""
+    consolidator_options: dict[str, Any] = {}
+    """`ClaudeOptions` for `consolidator = "claude"`."""
+    consolidation_instructions: Annotated[str, msgspec.Meta(max_length=consolidation.MAX_INSTRUCTIONS)] = ""
 
 
 class Dreamer(Agent):
@@ -94,11 +101,15 @@ class Dreamer(Agent):
 
     @classmethod
     def check_options(cls, options: DreamerOptions) -> None:
-        make_reasoner(options.reasoner, options.reasoner_options)
+        check_reasoner(options.reasoner, options.reasoner_options)
+        if options.consolidator == "claude":
+            check_reasoner("anthropic", options.consolidator_options)
 
     async def on_start(self) -> None:
         opts: DreamerOptions = self.options
         self.reasoner: Reasoner = make_reasoner(opts.reasoner, opts.reasoner_options)
+        # a reasoner with work in flight across a restart (a Message Batch) takes `state=`
+        self._stateful = "state" in inspect.signature(self.reasoner.propose).parameters
         if opts.critics is not None:
             self.critics = list(opts.critics)
         else:
@@ -110,6 +121,9 @@ class Dreamer(Agent):
         if not self.critics:
             self.log.warning("no critic agents configured: every candidate will be accepted")
         self.memory = await Memory.open(self.ctx.config.data_path / self.ctx.name, agent=self.ctx.name)
+        attach = getattr(self.reasoner, "attach_memory", None)
+        if attach is not None:  # a reasoner that reads (and writes notes into) the agent's memory
+            attach(self.memory)
         self.control = await TaskControl.open(self.ctx.bus)
         self._finished = 0
         self._active: dict[str, asyncio.Future[None]] = {}
@@ -124,18 +138,31 @@ class Dreamer(Agent):
             await asyncio.sleep(every)
             try:
                 record = await self.memory.run(consolidation.dream, self.memory.store, in_place=True,
-                                               keep_dead=self.options.keep_dead_branches)
-            except ReverieError as exc:  # e.g. an in-place dream started from the CLI holds the lock
+                                               keep_dead=self.options.keep_dead_branches,
+                                               instructions=self.options.consolidation_instructions,
+                                               consolidator=self._consolidator())
+            except Exception as exc:  # noqa: BLE001 - the CLI's dream holds the lock, Claude is down: next time
                 self.log.warning("scheduled consolidation skipped: %s", exc)
                 continue
             c = record.changes
             self.log.info("consolidation dream %s: merged %d duplicate lessons, collapsed %d dead branches",
                           record.id, c.lessons_merged, c.branches_dropped)
 
+    def _consolidator(self) -> consolidation.Consolidator | None:
+        if self.options.consolidator != "claude":
+            return None
+        from .claude.client import ClaudeOptions
+        from .claude.consolidator import ClaudeConsolidator
+
+        return ClaudeConsolidator(msgspec.convert(self.options.consolidator_options, ClaudeOptions))
+
     async def on_stop(self) -> None:
         for task in self._orphans:
             task.cancel()
         await asyncio.gather(*self._orphans, return_exceptions=True)
+        close = getattr(self.reasoner, "close", None)
+        if close is not None:
+            await close()
         await self.memory.close()
 
     # ------------------------------------------------------------------ the dream loop
@@ -201,6 +228,7 @@ class Dreamer(Agent):
         answers: dict[str, Any] = dict(cp.answers) if cp else {}
         spent = cp.spent if cp else 0.0
         resumes = cp.resumes + 1 if cp else 0
+        pending = cp.pending if cp else None
         if cp is not None:
             self.log.info("resuming task %s at round %d", task.id, len(trace) + 1)
             await self._announce(task, TaskState.RUNNING, trace, spent, resumes)
@@ -218,24 +246,38 @@ class Dreamer(Agent):
             if left <= 0:
                 why = f"time budget of {budget.max_seconds:g}s spent after {rnd - 1} rounds"
                 break
+            kwargs: dict[str, Any] = {}
+            if self._stateful:
+                async def save(pending: dict[str, Any] | None, rnd_began: float = began) -> None:
+                    cp_now = self._checkpoint(task, DreamStatus.RUNNING, trace, answers,
+                                              spent + time.monotonic() - rnd_began, resumes, pending=pending)
+                    batch = self.memory.store.batch()
+                    batch.checkpoint(task.id, encode_checkpoint(cp_now))
+                    await self.memory.commit(batch)
+
+                kwargs["state"] = RoundState(pending if pending and pending.get("round") == rnd else None, save)
             try:
-                proposals = await asyncio.wait_for(
-                    self.reasoner.propose(task, rnd, budget.candidates_per_round, trace, lessons), left)
+                out = await asyncio.wait_for(
+                    self.reasoner.propose(task, rnd, budget.candidates_per_round, trace, lessons, **kwargs), left)
             except asyncio.TimeoutError:
                 why = f"time budget of {budget.max_seconds:g}s spent while reasoning in round {rnd}"
                 break
             except ReverieError as exc:
                 return await self._finish(task, ResultStatus.FAILED, trace, answers, spent, began, resumes,
                                           reason=str(exc))
+            pending = None
+            proposals, usage = (out.proposals, out.usage) if isinstance(out, Proposals) else (out, None)
             if not proposals:
                 why = f"the reasoner has no untried candidate left after {rnd - 1} rounds"
                 break
             round_began = time.monotonic()
             candidates = [self._candidate(task, rnd, i, p) for i, p in enumerate(proposals)]
-            answers.update({c.id: p.answer for c, p in zip(candidates, proposals)})
+            answers.update({c.id: p.answer for c, p in zip(candidates, proposals) if not p.invalid})
             timeout = min(opts.verdict_timeout, max(left, 0.05))
-            judged = await asyncio.gather(*(self._judge(c, timeout) for c in candidates))
-            trace.append(RoundTrace(round=rnd, candidates=tuple(judged), elapsed=time.monotonic() - round_began))
+            judged = await asyncio.gather(*(self._judge(c, timeout) if not p.invalid else self._unusable(c, p)
+                                            for c, p in zip(candidates, proposals)))
+            trace.append(RoundTrace(round=rnd, candidates=tuple(judged), elapsed=time.monotonic() - round_began,
+                                    usage=usage))
             accepted = [j for j in judged if j.outcome is Decision.ACCEPT]
             if accepted:
                 best = max(accepted, key=_score)
@@ -269,9 +311,9 @@ class Dreamer(Agent):
                 self.ctx.gossip.share_memory(f"/accepted/{task.id}", accepted_summary(result))
 
     def _checkpoint(self, task: Task, status: DreamStatus, trace: list[RoundTrace], answers: dict[str, Any],
-                    spent: float, resumes: int) -> DreamCheckpoint:
+                    spent: float, resumes: int, pending: dict[str, Any] | None = None) -> DreamCheckpoint:
         return DreamCheckpoint(task=task, status=status, trace=tuple(trace), answers=answers, spent=spent,
-                               resumes=resumes, replica=self.ctx.replica, owner_pid=os.getpid())
+                               resumes=resumes, replica=self.ctx.replica, owner_pid=os.getpid(), pending=pending)
 
     async def _finish(self, task: Task, status: ResultStatus, trace: list[RoundTrace], answers: dict[str, Any],
                       spent: float, began: float, resumes: int, *, accepted: JudgedCandidate | None = None,
@@ -298,6 +340,15 @@ class Dreamer(Agent):
         return Candidate(id=new_id(), task=task, round=rnd, index=index, steps=p.steps,
                          text=p.text, rationale=p.rationale, dreamer=self.ctx.name)
 
+    async def _unusable(self, cand: Candidate, p: Proposal) -> JudgedCandidate:
+        """A proposal the reasoner could not make usable (off-schema model output): rejected
+        with its reason, so the next round can correct it; no critic is asked."""
+        self.ctx.counters["proposals.unusable"] += 1
+        verdict = Verdict(candidate_id=cand.id, critic=f"{self.ctx.name}.reasoner", decision=Decision.REJECT,
+                          reasons=(Reason(code="off_schema", text=p.invalid),))
+        slim = msgspec.structs.replace(cand, task=_slim_task(cand.task))
+        return JudgedCandidate(candidate=slim, verdicts=(verdict,), outcome=Decision.REJECT)
+
     async def _judge(self, cand: Candidate, timeout: float) -> JudgedCandidate:
         opts: DreamerOptions = self.options
         subject = self.ctx.bus.subjects.candidate(cand.task.id)
@@ -308,7 +359,9 @@ class Dreamer(Agent):
             try:
                 # every critic answers a repeat, so wait for all of them: a duplicate from one that
                 # answered before must not stand in for the one still missing
-                replies = await self.ctx.bus.request_many(subject, cand, expect=len(self.critics), timeout=timeout)
+                missing = [c for c in self.critics if c not in verdicts]
+                replies = await self.ctx.bus.request_many(subject, cand, expect=4 * len(self.critics) + 16,
+                                                          timeout=timeout, senders=missing)
             except (nats.errors.Error, asyncio.TimeoutError) as exc:  # reconnecting: ask again
                 self.log.warning("asking critics about %s failed: %s", cand.id, exc)
                 replies = []
@@ -353,7 +406,7 @@ class Dreamer(Agent):
         return Result(task_id=task.id, status=status, agent=self.ctx.name, answer=answer,
                       accepted=accepted, rounds=len(trace), trace=tuple(_quarantine(r) for r in trace),
                       best_rejected=best if status is not ResultStatus.ACCEPTED else (),
-                      reason=reason, elapsed=elapsed, resumes=resumes)
+                      reason=reason, elapsed=elapsed, resumes=resumes, usage=_usage(trace))
 
     # ------------------------------------------------------------------ task queries
 
@@ -385,6 +438,11 @@ def _info(cp: DreamCheckpoint, agent: str) -> TaskInfo:
     return TaskInfo(task_id=cp.task.id, state=state, agent=agent, rounds=len(cp.trace), candidates=len(cands),
                     rejected=sum(1 for j in cands if j.outcome is not Decision.ACCEPT), spent=cp.spent,
                     resumes=cp.resumes)
+
+
+def _usage(trace: list[RoundTrace]) -> Usage | None:
+    used = [r.usage for r in trace if r.usage is not None]
+    return sum(used[1:], used[0]) if used else None
 
 
 def _slim_task(task: Task) -> Task:

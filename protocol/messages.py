@@ -129,10 +129,37 @@ class JudgedCandidate(msgspec.Struct, frozen=True, kw_only=True):
     missing: tuple[str, ...] = ()  # critic kinds that did not answer before the deadline
 
 
+class Usage(msgspec.Struct, frozen=True, kw_only=True):
+    """Model tokens a round (or a whole task) used, as the API reported them, and what they
+    cost by the deploy config's price table (`cost_usd` None when the model has no price)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    requests: int = 0
+    batched: int = 0  # of `requests`, how many went through the Message Batches API
+    cost_usd: float | None = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        cost = None if self.cost_usd is None or other.cost_usd is None else self.cost_usd + other.cost_usd
+        return Usage(input_tokens=self.input_tokens + other.input_tokens,
+                     output_tokens=self.output_tokens + other.output_tokens,
+                     cache_creation_input_tokens=self.cache_creation_input_tokens + other.cache_creation_input_tokens,
+                     cache_read_input_tokens=self.cache_read_input_tokens + other.cache_read_input_tokens,
+                     requests=self.requests + other.requests, batched=self.batched + other.batched, cost_usd=cost)
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Every input token, however billed (fresh, written to cache, read from cache)."""
+        return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+
+
 class RoundTrace(msgspec.Struct, frozen=True, kw_only=True):
     round: int
     candidates: tuple[JudgedCandidate, ...]
     elapsed: float
+    usage: Usage | None = None  # model usage of the round's proposals (None: no model behind them)
 
 
 class Result(Message, frozen=True, tag="result"):
@@ -149,6 +176,7 @@ class Result(Message, frozen=True, tag="result"):
     reason: str = ""
     elapsed: float = 0.0
     resumes: int = 0  # how often dreaming resumed from a checkpoint (after a restart or a pause)
+    usage: Usage | None = None  # the sum of the rounds' usage, when a model proposed candidates
     finished_at: float = msgspec.field(default_factory=time.time)
 
 

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from types import TracebackType
 
@@ -41,12 +41,27 @@ class Reply(msgspec.Struct, frozen=True):
 
 
 class _Gather:
-    __slots__ = ("replies", "expect", "done")
+    __slots__ = ("replies", "expect", "waiting", "unnamed", "done")
 
-    def __init__(self, expect: int) -> None:
+    def __init__(self, expect: int, senders: Collection[str] | None) -> None:
         self.replies: list[Reply] = []
         self.expect = expect
+        self.waiting = set(senders) if senders is not None else None
+        self.unnamed = 0
         self.done = asyncio.Event()
+
+    def add(self, reply: Reply) -> None:
+        self.replies.append(reply)
+        if self.waiting is None:
+            finished = len(self.replies) >= self.expect
+        else:  # an unnamed reply (a raw-NATS responder) may be any of those still awaited
+            if reply.sender in self.waiting:
+                self.waiting.discard(reply.sender)
+            elif not reply.sender:
+                self.unnamed += 1
+            finished = len(self.waiting) <= self.unnamed or len(self.replies) >= self.expect
+        if finished:
+            self.done.set()
 
 
 class Bus:
@@ -212,8 +227,10 @@ class Bus:
         return f"{reply}.{self.user}" if reply.startswith(self.subjects.reply_root) else reply
 
     async def request_many(self, subject: str, message: msgspec.Struct, *, expect: int,
-                           timeout: float) -> list[Reply]:
-        """Publish once and collect up to `expect` replies until `timeout`.
+                           timeout: float, senders: Collection[str] | None = None) -> list[Reply]:
+        """Publish once and collect up to `expect` replies until `timeout`; with `senders`,
+        until each of them answered (replies from others are kept but do not end the wait:
+        a fast responder nobody waits for must not cut off a slow one that is awaited).
 
         All requests of this bus share one wildcard inbox subscription (as nats-py muxes
         `request`), so a request costs one publish and no subscribe round trip. The inbox
@@ -225,7 +242,7 @@ class Bus:
             self._inbox_sub = await self.nc.subscribe(f"{self._inbox_prefix}.>", cb=self._on_reply)
         self._next_token += 1
         token = str(self._next_token)
-        gather = _Gather(expect)
+        gather = _Gather(expect, senders)
         self._gathers[token] = gather
         try:
             await self.nc.publish(subject, encode(message), reply=f"{self._inbox_prefix}.{token}")
@@ -242,9 +259,7 @@ class Bus:
         gather = self._gathers.get(token)
         if gather is None or "." in sender:
             return  # a late reply to a request that already gave up, or not a reply at all
-        gather.replies.append(Reply(sender, msg.data))
-        if len(gather.replies) >= gather.expect:
-            gather.done.set()
+        gather.add(Reply(sender, msg.data))
 
 
 def _eof_noise(record: logging.LogRecord) -> bool:

@@ -10,10 +10,11 @@ import msgspec
 
 from reverie.protocol import ReverieError
 
-from .base import Proposal, Reasoner
+from .base import Proposal, Proposals, Reasoner, RoundState
 from .offline import OfflineReasoner
 
-__all__ = ["OfflineReasoner", "Proposal", "Reasoner", "ReasonerConfigError", "make_reasoner"]
+__all__ = ["OfflineReasoner", "Proposal", "Proposals", "Reasoner", "ReasonerConfigError", "RoundState",
+           "check_reasoner", "make_reasoner"]
 
 
 class ReasonerConfigError(ReverieError):
@@ -26,9 +27,35 @@ class OfflineOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     latency: float = 0.0
 
 
+def _claude_options(options: dict[str, Any]) -> Any:
+    from reverie.agents.claude.client import ClaudeFatal, ClaudeOptions, check_options
+
+    try:
+        claude = msgspec.convert(options, ClaudeOptions)
+        check_options(claude)
+    except msgspec.ValidationError as exc:
+        raise ReasonerConfigError(f"reasoner_options: {exc}") from None
+    except ClaudeFatal as exc:
+        raise ReasonerConfigError(f"reasoner anthropic: {exc}") from None
+    return claude
+
+
+def check_reasoner(name: str, options: dict[str, Any]) -> None:
+    """What `make_reasoner` would refuse, refused at config load; builds nothing that connects."""
+    if name == "anthropic":
+        _claude_options(options)
+    else:
+        make_reasoner(name, options)
+
+
 def make_reasoner(name: str, options: dict[str, Any]) -> Reasoner:
-    """Build the reasoner a dreamer's options name: `offline` or `module:Class` (called with
-    the options as keyword arguments)."""
+    """Build the reasoner a dreamer's options name: `offline`, `anthropic` (Claude, options
+    as `reverie.agents.claude.client.ClaudeOptions`) or `module:Class` (called with the
+    options as keyword arguments)."""
+    if name == "anthropic":
+        from reverie.agents.claude.reasoner import ClaudeReasoner
+
+        return ClaudeReasoner(_claude_options(options))
     if name == "offline":
         try:
             opts = msgspec.convert(options, OfflineOptions)

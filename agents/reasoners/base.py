@@ -6,12 +6,12 @@ everything it needs to improve is in `history`, so reasoners can stay stateless 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
-from reverie.protocol import Reason, RoundTrace, Task
+from reverie.protocol import Reason, RoundTrace, Task, Usage
 
 
 class Proposal(msgspec.Struct, frozen=True, kw_only=True):
@@ -25,6 +25,34 @@ class Proposal(msgspec.Struct, frozen=True, kw_only=True):
     text: str
     rationale: str = ""
     answer: dict[str, object] = {}
+    invalid: str = ""
+    """Why this proposal is unusable (a model's answer that does not fit the candidate schema):
+    the dreamer records it as a rejected candidate with this reason and asks no critic."""
+
+
+class Proposals(msgspec.Struct, frozen=True, kw_only=True):
+    """What `propose` may return instead of a bare list: the proposals and the model usage
+    that produced them (recorded per round, summed into the result)."""
+
+    proposals: list[Proposal]
+    usage: Usage | None = None
+
+
+class RoundState:
+    """Given to a reasoner whose `propose` takes a `state` keyword: work in flight for this
+    round that must survive a restart (a Message Batch id). `pending` is what the reasoner
+    saved before the dreamer last stopped (None on a fresh round); `save` commits it into the
+    task's checkpoint before the reasoner waits on it, so a restarted dreamer picks it up
+    instead of paying twice."""
+
+    def __init__(self, pending: dict[str, Any] | None,
+                 save: Callable[[dict[str, Any] | None], Awaitable[None]]) -> None:
+        self.pending = pending
+        self._save = save
+
+    async def save(self, pending: dict[str, Any] | None) -> None:
+        self.pending = pending
+        await self._save(pending)
 
 
 @runtime_checkable
@@ -32,7 +60,7 @@ class Reasoner(Protocol):
     async def propose(
         self, task: Task, round: int, k: int, history: Sequence[RoundTrace],
         lessons: Sequence[Reason] = (),
-    ) -> list[Proposal]:
+    ) -> list[Proposal] | Proposals:
         """Up to `k` new proposals for `round` (1-based); an empty list means "out of ideas".
 
         `history` holds every earlier round of this task, verdicts included; `lessons` are

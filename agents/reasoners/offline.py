@@ -41,6 +41,17 @@ class PlanPath:
     risk: float
 
 
+def plan_features(task: Task) -> frozenset[str]:
+    """What makes plan tasks similar for recall: their operations, states and constraint kinds."""
+    spec = parse_spec(task.input)
+    c = spec.constraints
+    feats = {f"op:{op.name}" for op in spec.operations}
+    feats |= {f"state:{s}" for s in spec.states()}
+    feats |= {f"tag:{t}" for op in spec.operations for t in op.tags}
+    feats |= {f"required:{r}" for r in c.required} | {f"before:{a}>{b}" for a, b in c.before}
+    return frozenset(feats)
+
+
 @functools.lru_cache(maxsize=32)
 def enumerate_paths(
     spec: PlanSpec, max_len: int, max_paths: int = MAX_PATHS
@@ -237,14 +248,7 @@ class OfflineReasoner:
         self.latency = latency
 
     def features(self, task: Task) -> frozenset[str]:
-        """What makes tasks similar for recall: their operations, states and constraint kinds."""
-        spec = parse_spec(task.input)
-        c = spec.constraints
-        feats = {f"op:{op.name}" for op in spec.operations}
-        feats |= {f"state:{s}" for s in spec.states()}
-        feats |= {f"tag:{t}" for op in spec.operations for t in op.tags}
-        feats |= {f"required:{r}" for r in c.required} | {f"before:{a}>{b}" for a, b in c.before}
-        return frozenset(feats)
+        return plan_features(task)
 
     async def propose(
         self, task: Task, round: int, k: int, history: Sequence[RoundTrace],
