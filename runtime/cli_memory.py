@@ -124,20 +124,45 @@ def lessons(obj: tuple[Any, ...], topic: str | None) -> None:
 @memory.command(name="dream")
 @click.option("--in-place", is_flag=True, help="Update this store instead of writing a new version.")
 @click.option("--instructions", default="", help="Guidance for the consolidator (up to 4,096 characters).")
+@click.option("--claude", is_flag=True, help="Claude plans the dream (the agent's consolidator_options, else its "
+                                            "Claude reasoner_options; the key from ANTHROPIC_API_KEY).")
 @click.pass_obj
-def dream_command(obj: tuple[Any, ...], in_place: bool, instructions: str) -> None:
+def dream_command(obj: tuple[Any, ...], in_place: bool, instructions: str, claude: bool) -> None:
     """Consolidate: merge duplicate lessons, drop dead branches, write per-topic summaries."""
-    from .consolidation import dream
+    from .consolidation import Consolidator, dream
 
     config, agent, data_dir, as_json = obj
+    consolidator: Consolidator | None = None
+    if claude:
+        consolidator = _claude_consolidator(config, agent, data_dir)
     with _store(config, agent, data_dir) as store:
-        record = dream(store, in_place=in_place, instructions=instructions)
+        try:
+            record = dream(store, in_place=in_place, instructions=instructions, consolidator=consolidator)
+        except ReverieError:
+            raise
+        except Exception as exc:  # Claude unreachable after its retries: recorded as a failed dream
+            raise ReverieError(f"the dream failed (recorded as failed, memory unchanged): {exc}") from exc
     c = record.changes
     _out(record, as_json, f"dream {record.id} {record.status.value} ({record.mode.value}) -> {record.output}\n"
          f"  read {record.usage.memories_read} memories, {record.usage.lessons_read} lessons in "
          f"{record.usage.seconds:.2f}s; merged {c.lessons_merged} duplicate lessons into "
          f"{c.merged_lessons_written}, dropped {c.branches_dropped} dead branches, "
          f"wrote {c.summaries_written} summaries")
+
+
+def _claude_consolidator(config: Path, agent: str, data_dir: Path | None) -> Any:
+    from reverie.agents.claude.client import ClaudeFatal, ClaudeOptions, check_options
+    from reverie.agents.claude.consolidator import ClaudeConsolidator
+
+    options = load_config(config, data_dir=data_dir, check_agents=False).agent(agent).options
+    raw = (options.get("consolidator_options") if options.get("consolidator") == "claude"
+           else options.get("reasoner_options") if options.get("reasoner") == "anthropic" else None) or {}
+    try:
+        claude = msgspec.convert(raw, ClaudeOptions)
+        check_options(claude)
+    except (msgspec.ValidationError, ClaudeFatal) as exc:
+        raise ReverieError(f"--claude: {exc}") from None
+    return ClaudeConsolidator(claude)
 
 
 @memory.command()

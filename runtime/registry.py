@@ -11,6 +11,7 @@ BUILTIN: dict[str, str] = {
     "rule-critic": "reverie.agents.critics:RuleCritic",
     "plan-critic": "reverie.agents.critics:PlanCritic",
     "budget-critic": "reverie.agents.critics:BudgetCritic",
+    "llm-critic": "reverie.agents.claude.critic:ClaudeCritic",
 }
 
 

@@ -32,6 +32,13 @@ def format_result(result: Result, *, title: str = "") -> str:
             lines.append(f"  duration {result.answer['duration']:g}, risk {result.answer.get('risk', 0):g}")
     elif result.reason:
         lines.append(f"  why: {result.reason}")
+    if result.usage is not None:
+        u = result.usage
+        cost = f", ${u.cost_usd:.4f}" if u.cost_usd is not None else ", no price for the model"
+        batched = f" ({u.batched} batched)" if u.batched else ""
+        lines.append(f"  model: {u.requests} request(s){batched}, {u.prompt_tokens:,} input tokens "
+                     f"({u.cache_read_input_tokens:,} from cache, {u.cache_creation_input_tokens:,} written to it), "
+                     f"{u.output_tokens:,} output{cost}")
     rejections = rejections_by_critic(result)
     if rejections:
         per = ", ".join(f"{critic} {n}" for critic, n in sorted(rejections.items()))
@@ -50,6 +57,6 @@ def format_status(status: SwarmStatus) -> str:
              f"{status.tasks_queued} task(s) queued or in flight, {status.results_stored} result(s) stored"]
     for a in status.agents:
         c = a.counters
-        lines.append(f"  {a.agent}.{a.replica:<3} pid {a.pid:<7} {a.role:<8} {a.state.value:<8} "
+        lines.append(f"  {f'{a.agent}.{a.replica}':<16} pid {a.pid:<7} {a.role:<8} {a.state.value:<8} "
                      f"in flight {a.in_flight:<3} handled {c.get('handled', 0):<6} errors {c.get('errors', 0)}")
     return "\n".join(lines)

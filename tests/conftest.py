@@ -49,19 +49,7 @@ async def nats_url(tmp_path: Path) -> AsyncIterator[str]:
         yield server.url
 
 
-LOCAL_AGENTS = """
-[[agents]]
-name = "dreamer"
-kind = "dreamer"
-concurrency = 64
-[agents.options]
-candidates_per_round = 3
-max_rounds = 5
-max_seconds = 30
-verdict_timeout = 5.0
-[agents.options.reasoner_options]
-seed = 7
-
+CRITICS = """
 [[agents]]
 name = "rules"
 kind = "rule-critic"
@@ -78,6 +66,21 @@ kind = "plan-critic"
 name = "budget"
 kind = "budget-critic"
 """
+"""The local swarm's three critics (rules, planner, budget)."""
+
+LOCAL_AGENTS = """
+[[agents]]
+name = "dreamer"
+kind = "dreamer"
+concurrency = 64
+[agents.options]
+candidates_per_round = 3
+max_rounds = 5
+max_seconds = 30
+verdict_timeout = 5.0
+[agents.options.reasoner_options]
+seed = 7
+""" + CRITICS
 
 
 def make_config(url: str, data_dir: Path, agents: str = LOCAL_AGENTS, swarm: str = "test",

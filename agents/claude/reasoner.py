@@ -1,0 +1,250 @@
+"""Claude as the dreamer's reasoner: K candidates per round through a tool whose input schema
+is a candidate's shape, refined with the critics' verdicts, cached, optionally batched.
+
+The prompt is laid out for prompt caching. Tools, then the system prompt (breakpoint 1), then
+one user turn: the task, the recalled lessons (breakpoint 2), one block per earlier round with
+its candidates and verdicts (breakpoint 3 on the newest), and the round's request last. Every
+round repeats the previous round's prompt byte for byte and appends to it, so round N reads
+from cache everything round N-1 wrote. History is rendered as text in the user turn rather
+than as assistant tool calls: the rendering is deterministic from the checkpointed trace (a
+resumed dreamer rebuilds the same prefix), and extended thinking needs no signed thinking
+blocks replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import msgspec
+from anthropic.types import Message
+
+from reverie.protocol import Reason, RoundTrace, Task, Usage
+
+from ..planning import PlanSpecError, evaluate, parse_spec, path_text
+from ..reasoners.base import Proposal, Proposals, RoundState
+from ..reasoners.offline import plan_features
+from reverie.runtime.memory import Memory
+
+from .client import Claude, ClaudeOptions, ClaudeUnavailable
+from .memory_tool import MemoryTool
+
+__all__ = ["CANDIDATE_TOOL", "ClaudeReasoner", "SYSTEM_PROMPT"]
+
+log = logging.getLogger("reverie.claude.reasoner")
+
+TOOL_NAME = "propose_candidate"
+MAX_STEPS = 64
+
+CANDIDATE_TOOL: dict[str, Any] = {
+    "name": TOOL_NAME,
+    "description": "Propose one candidate path for the task. Call it once per candidate.",
+    "input_schema": {
+        "type": "object",
+        "properties": {
+            "steps": {"type": "array", "minItems": 1, "maxItems": MAX_STEPS,
+                      "items": {"type": "string", "minLength": 1, "maxLength": 200},
+                      "description": "The path, one step (for plan tasks: one operation name) per item."},
+            "rationale": {"type": "string", "maxLength": 2000,
+                          "description": "Why this path satisfies the task and every critic's earlier reasons."},
+        },
+        "required": ["steps", "rationale"],
+        "additionalProperties": False,
+    },
+}
+
+SYSTEM_PROMPT = """You are the dreamer of a reverie agent swarm. For each task you propose \
+candidate paths; critic agents judge every candidate against constraint rules and answer \
+accept, reject (with reasons) or harmful. A harmful candidate is quarantined and never run.
+
+Each round, call the `propose_candidate` tool once per candidate, with distinct candidates. \
+For a plan task, `steps` are operation names from the task's `operations`, in order, walking \
+from `start` to `goal` (each operation applies in its `from` state and leads to its `to` state). \
+From round 2 on, read every critic's reasons for the earlier candidates and propose only \
+candidates that address all of them; never repeat a rejected candidate. Prefer short, low-risk \
+paths. Answer with tool calls only."""
+
+
+class _CandidateInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    steps: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]],
+                     msgspec.Meta(min_length=1, max_length=MAX_STEPS)]
+    rationale: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+def _cached(block: dict[str, Any]) -> dict[str, Any]:
+    return block | {"cache_control": {"type": "ephemeral"}}
+
+
+def render_round(r: RoundTrace) -> str:
+    lines = [f"Round {r.round}: your candidates and the critics' verdicts."]
+    for j in r.candidates:
+        c = j.candidate
+        lines.append(f"#{c.index + 1} {j.outcome.value}: {path_text(c.steps) or c.text}")
+        for v in j.verdicts:
+            reasons = "; ".join(f"[{x.code}] {x.text}" for x in v.reasons) or "no reasons given"
+            lines.append(f"  {v.critic}: {v.decision.value} ({reasons})")
+        if j.missing:
+            lines.append(f"  no answer from: {', '.join(j.missing)}")
+    return "\n".join(lines)
+
+
+def render_lessons(lessons: Sequence[Reason]) -> str:
+    if not lessons:
+        return "No lessons recalled from earlier tasks."
+    return "Lessons critics taught on similar earlier tasks:\n" + "\n".join(
+        f"- [{x.code}] {x.text}" for x in lessons)
+
+
+def build_request(options: ClaudeOptions, task: Task, round: int, k: int, history: Sequence[RoundTrace],
+                  lessons: Sequence[Reason]) -> dict[str, Any]:
+    """The Messages API request for one round (without model parameters)."""
+    system = SYSTEM_PROMPT + (f"\n\n{options.instructions}" if options.instructions else "")
+    content: list[dict[str, Any]] = [
+        {"type": "text", "text": f"Task {task.id} (kind {task.kind}):\n"
+                                 f"{json.dumps(task.input, sort_keys=True, indent=1, default=str)}"},
+        _cached({"type": "text", "text": render_lessons(lessons)}),
+    ]
+    rounds = [{"type": "text", "text": render_round(r)} for r in history]
+    if rounds:
+        rounds[-1] = _cached(rounds[-1])
+    content += rounds
+    content.append({"type": "text", "text": f"Round {round}: propose {k} new candidate(s) with {TOOL_NAME}."})
+    return {"system": [_cached({"type": "text", "text": system})], "tools": [CANDIDATE_TOOL],
+            "messages": [{"role": "user", "content": content}]}
+
+
+def parse_proposals(task: Task, message: Message, k: int) -> list[Proposal]:
+    """Every `propose_candidate` call as a Proposal (at most `k` usable ones); a call whose
+    input does not fit the schema, or an answer without any call, is an unusable Proposal
+    with the reason, never an exception."""
+    out: list[Proposal] = []
+    usable = 0
+    for block in message.content:
+        if block.type != "tool_use" or block.name != TOOL_NAME:
+            continue
+        try:
+            cand = msgspec.convert(block.input, _CandidateInput)
+        except msgspec.ValidationError as exc:
+            out.append(_unusable(f"the model's candidate does not fit the {TOOL_NAME} schema: {exc}"))
+            continue
+        if usable == k:
+            continue
+        usable += 1
+        out.append(Proposal(steps=tuple(cand.steps), text=path_text(cand.steps), rationale=cand.rationale,
+                            answer=_answer(task, cand.steps)))
+    if not out:
+        said = " ".join(b.text for b in message.content if b.type == "text")[:300]
+        why = ("the answer was cut off at max_tokens" if message.stop_reason == "max_tokens"
+               else f"the model called no {TOOL_NAME} tool")
+        out.append(_unusable(f"{why}{': ' + said if said else ''}"))
+    return out
+
+
+def _unusable(reason: str) -> Proposal:
+    return Proposal(steps=(), text="(unusable model output)", invalid=reason)
+
+
+def _answer(task: Task, steps: list[str]) -> dict[str, object]:
+    if task.kind == "plan":
+        try:
+            ev = evaluate(parse_spec(task.input), steps)
+        except PlanSpecError:
+            return {"steps": steps}
+        return {"steps": steps, "duration": ev.duration, "risk": ev.risk}
+    return {"steps": steps}
+
+
+class ClaudeReasoner:
+    """`reasoner = "anthropic"`; `reasoner_options` are `ClaudeOptions`."""
+
+    def __init__(self, options: ClaudeOptions) -> None:
+        self.options = options
+        self._claude: Claude | None = None
+        self.memory_tool: MemoryTool | None = None
+
+    def attach_memory(self, memory: Memory) -> None:
+        """The dreamer's memory, for `memory_tool`: Claude's writes are authored `claude:<model>`."""
+        if self.options.memory_tool:
+            self.memory_tool = MemoryTool(memory, author=f"claude:{self.options.model}")
+
+    @property
+    def claude(self) -> Claude:
+        if self._claude is None:  # built on first use: inside the agent's event loop
+            self._claude = Claude(self.options)
+        return self._claude
+
+    async def close(self) -> None:
+        if self._claude is not None:
+            await self._claude.close()
+
+    def features(self, task: Task) -> frozenset[str]:
+        """Recall keys: a plan's operations and constraints (as the offline reasoner's), else its kind."""
+        return plan_features(task) if task.kind == "plan" else frozenset({f"kind:{task.kind}"})
+
+    async def propose(self, task: Task, round: int, k: int, history: Sequence[RoundTrace],
+                      lessons: Sequence[Reason] = (), *, state: RoundState | None = None) -> Proposals:
+        request = build_request(self.options, task, round, k, history, lessons)
+        params = self.claude.params(refining=round > 1, **request)
+        if self.options.mode == "batch":
+            message, usage = await self._batched(task, round, params, state)
+        elif self.memory_tool is not None:
+            message, usage = await self._with_memory(params, self.memory_tool)
+        else:
+            message, usage = await self.claude.create(params)
+        return Proposals(proposals=parse_proposals(task, message, k), usage=usage)
+
+    async def _with_memory(self, params: dict[str, Any], tool: MemoryTool) -> tuple[Message, Usage]:
+        """Let Claude use the memory tool until it proposes (or `memory_turns` run out). The
+        round's prompt stays the cached prefix; the tool turns follow it."""
+        params = params | {"tools": [*params["tools"], tool.to_dict()]}
+        messages = list(params["messages"])
+        total: Usage | None = None
+        for turn in range(self.options.memory_turns + 1):
+            if turn == self.options.memory_turns:  # last turn: the memory tool is gone, propose now
+                params["tools"] = [CANDIDATE_TOOL]
+            message, usage = await self.claude.create(params | {"messages": messages})
+            total = usage if total is None else total + usage
+            calls = [b for b in message.content if b.type == "tool_use" and b.name == "memory"]
+            if not calls or any(b.type == "tool_use" and b.name == TOOL_NAME for b in message.content):
+                return message, total
+            results = [{"type": "tool_result", "tool_use_id": b.id, "content": await tool.call(b.input)}
+                       for b in calls]
+            messages += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in message.content]},
+                         {"role": "user", "content": results}]
+        raise AssertionError("unreachable")
+
+    async def _batched(self, task: Task, round: int, params: dict[str, Any],
+                       state: RoundState | None) -> tuple[Message, Usage]:
+        """One batch per round; its id is checkpointed before waiting. Expired or errored
+        entries go into a fresh batch, up to `batch_attempts` batches per round."""
+        pending = state.pending if state is not None else None
+        attempt = int(pending.get("attempt", 1)) if pending else 1
+        while True:
+            custom_id = f"{task.id}-r{round}-a{attempt}"
+            if pending and pending.get("custom_id") == custom_id:
+                batch_id = str(pending["batch_id"])
+                log.info("task %s round %d: picking up batch %s", task.id, round, batch_id)
+            else:
+                batch_id = await self.claude.submit_batch([(custom_id, params)])
+                pending = {"round": round, "attempt": attempt, "batch_id": batch_id, "custom_id": custom_id}
+                if state is not None:
+                    await state.save(pending)
+            results = await self._wait(batch_id)
+            got = results.get(custom_id, "missing from the batch results")
+            if not isinstance(got, str):
+                return got
+            if attempt >= self.options.batch_attempts:
+                raise ClaudeUnavailable(f"task {task.id} round {round}: batch entry {got} in {attempt} batches")
+            log.warning("task %s round %d: batch entry %s; sending it again", task.id, round, got)
+            attempt += 1
+
+    async def _wait(self, batch_id: str) -> dict[str, tuple[Message, Usage] | str]:
+        while True:
+            results = await self.claude.poll_batch(batch_id)
+            if results is not None:
+                return results
+            await asyncio.sleep(self.options.batch_poll)
+
