@@ -306,6 +306,7 @@ async def test_size_and_text_limits(memory: Memory) -> None:
 @pytest.mark.parametrize("command", [
     {"command": "str_replace", "path": "/memories/plan", "old_str": "draft", "new_str": "final"},
     {"command": "insert", "path": "/memories/plan", "insert_line": 1, "insert_text": "step two"},
+    {"command": "delete", "path": "/memories/plan"},  # a delete never buries a write it did not see
 ])
 async def test_a_concurrent_write_between_read_and_commit_is_detected(memory: Memory, tool: MemoryTool,
                                                                       command: dict[str, object]) -> None:
@@ -327,7 +328,8 @@ async def test_a_concurrent_write_between_read_and_commit_is_detected(memory: Me
     assert [(h.version, h.author) for h in history] == [(1, AUTHOR), (2, "dreamer")]
     assert await text(memory, "/claude/plan") == "draft, by the dreamer\n"
     # retried on what is there now, it lands
-    assert (await tool.call(command)).startswith(("The memory file has been edited", "The file /memories/plan"))
+    assert (await tool.call(command)).startswith(("The memory file has been edited", "The file /memories/plan",
+                                                  "Successfully"))
     assert [h.author for h in await memory.history("/claude/plan")] == [AUTHOR, "dreamer", AUTHOR]
 
 

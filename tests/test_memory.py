@@ -134,6 +134,21 @@ def test_stale_sha256_fails_and_changes_nothing(store: MemoryStore) -> None:
     assert len(store.history("/plan")) == 2
 
 
+def test_invalidate_with_a_stale_sha256_fails_and_changes_nothing(store: MemoryStore) -> None:
+    v1 = store.put("/note", "draft")
+    v2 = store.put("/note", "final")
+    batch = store.batch()
+    batch.invalidate("/note", "deleted", expect=v1.sha256)
+    with pytest.raises(PreconditionFailed) as info:
+        store.commit(batch)
+    assert (info.value.expected, info.value.actual) == (v1.sha256, sha("final"))
+    assert store.get("/note") == v2
+    batch = store.batch()
+    batch.invalidate("/note", "deleted", expect=v2.sha256)
+    store.commit(batch)
+    assert store.get("/note").invalidated  # type: ignore[union-attr]
+
+
 def test_expect_none_means_must_not_exist(store: MemoryStore) -> None:
     created = store.put("/once", "a", expect=None)
     with pytest.raises(PreconditionFailed) as info:

@@ -156,14 +156,15 @@ class MemoryTool(BetaAsyncAbstractMemoryTool):
         rest = self._resolve(path)
         if not rest:
             raise ToolError("Cannot delete the /memories directory itself")
-        targets = _live((await self.memory.run(self._scan, rest))[0])
+        heads = (await self.memory.run(self._scan, rest))[0]
+        targets = _live(heads)
         if not targets:
             raise ToolError(f"The path {path} does not exist")
         for target in targets:
             self._writable(target)
         batch = self._batch()  # a whole directory in one commit, all or nothing
         for target in targets:
-            batch.invalidate(target, f"deleted by {self.author} with the memory tool")
+            batch.invalidate(target, f"deleted by {self.author} with the memory tool", expect=heads[target].sha256)
         await self._commit(batch, path)
         return f"Successfully deleted {path}"
 
@@ -177,7 +178,7 @@ class MemoryTool(BetaAsyncAbstractMemoryTool):
             raise ToolError(f"The destination {new_path} already exists")
         if new.startswith(old + "/"):
             raise ToolError(f"Cannot move {old_path} into itself ({new_path})")
-        _, contents = await self.memory.run(self._scan, old, True)
+        sources, contents = await self.memory.run(self._scan, old, True)
         if not contents:
             raise ToolError(f"The path {old_path} does not exist")
         moves = [(src, self._mem(new) + src[len(self._mem(old)):]) for src in contents]
@@ -190,7 +191,8 @@ class MemoryTool(BetaAsyncAbstractMemoryTool):
             tomb = dests.get(dst)
             batch.put(dst, contents[src], expect=None if tomb is None else tomb.sha256)
             batch.link(dst, EdgeKind.DERIVED_FROM, src)
-            batch.invalidate(src, f"renamed to {dst} by {self.author} with the memory tool")
+            batch.invalidate(src, f"renamed to {dst} by {self.author} with the memory tool",
+                             expect=sources[src].sha256)
         await self._commit(batch, new_path)
         return f"Successfully renamed {old_path} to {new_path}"
 

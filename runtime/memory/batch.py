@@ -32,6 +32,7 @@ class InvalidateOp(msgspec.Struct, frozen=True):
     path: str
     key: bytes
     reason: str
+    expect: str | AnyContent = ANY
 
 
 class CheckpointOp(msgspec.Struct, frozen=True):
@@ -89,12 +90,17 @@ class Batch:
         """An edge `src -kind-> dst` (idempotent; neither end has to exist)."""
         self.ops.append(LinkOp(path_key(src), edge_kind(kind), path_key(dst)))
 
-    def invalidate(self, path: str, reason: str) -> None:
+    def invalidate(self, path: str, reason: str, *, expect: str | AnyContent = ANY) -> None:
         """A new version of `path` with the same content, flagged invalid with `reason`.
 
         History keeps every version; recall ignores an invalidated lesson. The path must exist
-        (earlier in this batch counts)."""
-        self.ops.append(InvalidateOp(path, path_key(path), str(reason)))
+        (earlier in this batch counts). `expect`, a sha256 hex, requires that the current
+        content hashes to it (compare-and-set, as for `put`): a delete never buries a write it
+        did not see."""
+        if not (expect is ANY or isinstance(expect, str)):
+            raise TypeError(f"expect is ANY or a sha256 hex string, not {expect!r}")
+        self.ops.append(InvalidateOp(path, path_key(path), str(reason),
+                                     expect.lower() if isinstance(expect, str) else expect))
 
     def checkpoint(self, task_id: str, data: bytes | None) -> None:
         """Replace the task's checkpoint with opaque `data`; None deletes it."""

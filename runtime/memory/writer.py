@@ -97,6 +97,8 @@ class Writer(Reader):
         current = None if head is None else self.record(version_key(pkey, head.version))
         if head is None or current is None:
             raise MemoryError(f"cannot invalidate {op.path}: there is no memory at that path")
+        if op.expect is not ANY and head.sha256.hex() != op.expect:
+            raise PreconditionFailed(op.path, op.expect, head.sha256.hex())  # type: ignore[arg-type]
         self._unindex(head, pkey)
         record = Record(current.content, current.sha256, author, self.now, invalidated=True,
                         reason=op.reason, collapsed=current.collapsed)
