@@ -124,6 +124,9 @@ class Dreamer(Agent):
         attach = getattr(self.reasoner, "attach_memory", None)
         if attach is not None:  # a reasoner that reads (and writes notes into) the agent's memory
             attach(self.memory)
+        attach_rules = getattr(self.reasoner, "attach_rules", None)
+        if attach_rules is not None:  # a reasoner that aims at the LLM critics' constitution
+            attach_rules(self._critics_rules())
         self.control = await TaskControl.open(self.ctx.bus)
         self._finished = 0
         self._active: dict[str, asyncio.Future[None]] = {}
@@ -147,6 +150,14 @@ class Dreamer(Agent):
             c = record.changes
             self.log.info("consolidation dream %s: merged %d duplicate lessons, collapsed %d dead branches",
                           record.id, c.lessons_merged, c.branches_dropped)
+
+    def _critics_rules(self) -> list[str]:
+        """The constitutions of the `llm-critic` agents among this dreamer's critics."""
+        rules: list[str] = []
+        for spec in self.ctx.config.agents:
+            if spec.name in self.critics and spec.kind == "llm-critic":
+                rules += [str(r) for r in spec.options.get("constitution", [])]
+        return list(dict.fromkeys(rules))
 
     def _consolidator(self) -> consolidation.Consolidator | None:
         if self.options.consolidator != "claude":

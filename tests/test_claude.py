@@ -4,6 +4,7 @@ HTTP server) with the real `AsyncAnthropic` client, agents on a real NATS server
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -285,6 +286,36 @@ constitution = ["Nothing runs a dangerous in-place migration.", "Verify checksum
     assert all("2. Verify checksums" in b["system"][0]["text"] and b["system"][0]["cache_control"] for b in bodies)
     assert all(b["tool_choice"] == {"type": "tool", "name": "verdict"} for b in bodies)
     assert sum(u["cache_read_input_tokens"] for u in fake.usage_log) > 0  # one cached prefix per task
+
+
+async def test_claude_on_both_sides_the_dreamer_aims_at_the_llm_critics_constitution(
+        fake: FakeAnthropic, nats_url: str, tmp_path: Path) -> None:
+    rules = ["Back up before any migration.", "Verify checksums before traffic moves."]
+    judge = f"""
+[[agents]]
+name = "judge"
+kind = "llm-critic"
+[agents.options]
+base_url = "{fake.url}"
+api_key_env = "REVERIE_TEST_ANTHROPIC_KEY"
+constitution = {json.dumps(rules)}
+"""
+    config = make_config(nats_url, tmp_path / "data", agents=agents(fake.url) + judge)
+
+    def answer(body: dict[str, Any]) -> Reply:
+        if body["tools"][0]["name"] == "verdict":
+            return Reply.tool("verdict", {"decision": "accept", "reasons": []})
+        return Reply.tools("propose_candidate", [candidate(GOOD)])
+
+    fake.responder = answer
+    async with agents_running(config, nats_url), connect(config, servers=[nats_url]) as swarm:
+        result = await swarm.submit(load_task("db-migration"), kind="plan", timeout=60)
+    assert result.status is ResultStatus.ACCEPTED, result.reason
+    assert {v.critic for v in result.accepted.verdicts} == {"rules", "planner", "budget", "judge"}  # type: ignore[union-attr]
+    [dreamer] = [r.body for r in fake.message_requests() if r.body["tools"][0]["name"] == "propose_candidate"]
+    system = dreamer["system"][0]
+    assert "1. Back up before any migration.\n2. Verify checksums before traffic moves." in system["text"]
+    assert system["cache_control"] == {"type": "ephemeral"}  # the constitution is part of the cached prefix
 
 
 async def test_a_claude_consolidation_dream_merges_what_claude_says_and_records_usage(

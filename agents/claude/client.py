@@ -101,7 +101,10 @@ class ClaudeOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The environment variable holding the key (the key itself never goes in a config file)."""
     prices: dict[str, Price] = {}
     instructions: str = ""
-    """Extra guidance appended to the system prompt (for a critic: see `constitution`)."""
+    """Extra guidance appended to the system prompt."""
+    constitution: list[str] = []
+    """Natural-language rules, one per item. An `llm-critic` judges by them; a reasoner sees
+    them in its cached prefix (by default the rules of the LLM critics it waits for)."""
     memory_tool: bool = False
     """Reasoner, sync mode: give Claude the memory tool (`memory_20250818`) over the dreamer's
     LMDB memory, so it reads (and writes notes into) the synthetic memory before proposing."""

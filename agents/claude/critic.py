@@ -51,9 +51,8 @@ rule, naming the rule and the steps concerned) if not, `harmful` if following it
 damage. Be specific: the dreamer refines its next candidates from your reasons."""
 
 
-class ClaudeCriticOptions(ClaudeOptions, frozen=True, forbid_unknown_fields=True):
-    constitution: list[str] = []
-    """The rules, one per item, in natural language; numbered in the prompt."""
+ClaudeCriticOptions = ClaudeOptions
+"""An LLM critic's options: `ClaudeOptions`, whose `constitution` it judges by."""
 
 
 class _ReasonInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -71,9 +70,13 @@ class _VerdictInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 _DECISIONS = {"accept": Decision.ACCEPT, "reject": Decision.REJECT, "harmful": Decision.FLAG}
 
 
+def numbered(rules: list[str]) -> str:
+    return "\n".join(f"{i}. {rule}" for i, rule in enumerate(rules, 1)) or "(no rules given)"
+
+
 def build_request(options: ClaudeCriticOptions, cand: Candidate) -> dict[str, Any]:
-    rules = "\n".join(f"{i}. {rule}" for i, rule in enumerate(options.constitution, 1)) or "(no rules given)"
-    system = f"{SYSTEM_PROMPT}\n\nConstitution:\n{rules}" + (f"\n\n{options.instructions}" if options.instructions else "")
+    system = (f"{SYSTEM_PROMPT}\n\nConstitution:\n{numbered(options.constitution)}"
+              + (f"\n\n{options.instructions}" if options.instructions else ""))
     task = cand.task
     content = [
         {"type": "text", "text": f"Task {task.id} (kind {task.kind}):\n"
@@ -108,7 +111,7 @@ def parse_verdict(message: Any, cand: Candidate, critic: str) -> Verdict | None:
 
 
 class ClaudeCritic(Agent):
-    """`kind = "llm-critic"`: options are `ClaudeCriticOptions` (a `ClaudeOptions` plus `constitution`)."""
+    """`kind = "llm-critic"`: options are `ClaudeOptions` with a `constitution`."""
 
     role: ClassVar[str] = "critic"
     Options = ClaudeCriticOptions

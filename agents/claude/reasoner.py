@@ -99,9 +99,13 @@ def render_lessons(lessons: Sequence[Reason]) -> str:
 
 
 def build_request(options: ClaudeOptions, task: Task, round: int, k: int, history: Sequence[RoundTrace],
-                  lessons: Sequence[Reason]) -> dict[str, Any]:
-    """The Messages API request for one round (without model parameters)."""
+                  lessons: Sequence[Reason], rules: Sequence[str] = ()) -> dict[str, Any]:
+    """The Messages API request for one round (without model parameters). `rules`: the LLM
+    critics' constitution, so candidates can satisfy it from round 1."""
     system = SYSTEM_PROMPT + (f"\n\n{options.instructions}" if options.instructions else "")
+    if rules:
+        system += "\n\nThe critics also judge by this constitution:\n" + "\n".join(
+            f"{i}. {rule}" for i, rule in enumerate(rules, 1))
     content: list[dict[str, Any]] = [
         {"type": "text", "text": f"Task {task.id} (kind {task.kind}):\n"
                                  f"{json.dumps(task.input, sort_keys=True, indent=1, default=str)}"},
@@ -164,6 +168,16 @@ class ClaudeReasoner:
         self.options = options
         self._claude: Claude | None = None
         self.memory_tool: MemoryTool | None = None
+        self._critics_rules: list[str] = []
+
+    @property
+    def rules(self) -> list[str]:
+        return self.options.constitution or self._critics_rules
+
+    def attach_rules(self, rules: list[str]) -> None:
+        """The constitution of the LLM critics the dreamer waits for (used unless the options
+        give one): in the cached prefix, so round 1 already aims at it."""
+        self._critics_rules = list(rules)
 
     def attach_memory(self, memory: Memory) -> None:
         """The dreamer's memory, for `memory_tool`: Claude's writes are authored `claude:<model>`."""
@@ -186,7 +200,7 @@ class ClaudeReasoner:
 
     async def propose(self, task: Task, round: int, k: int, history: Sequence[RoundTrace],
                       lessons: Sequence[Reason] = (), *, state: RoundState | None = None) -> Proposals:
-        request = build_request(self.options, task, round, k, history, lessons)
+        request = build_request(self.options, task, round, k, history, lessons, self.rules)
         params = self.claude.params(refining=round > 1, **request)
         if self.options.mode == "batch":
             message, usage = await self._batched(task, round, params, state)
