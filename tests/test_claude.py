@@ -21,7 +21,7 @@ from reverie.runtime import Supervisor, SwarmConfig, connect, consolidation, loa
 from reverie.runtime.memory import Lesson, MemoryStore
 
 from .conftest import CRITICS, agents_running, eventually, load_task, make_config
-from .fake_anthropic import FakeAnthropic, Hang, HttpError, Reply, StreamError
+from .fake_anthropic import Expire, FakeAnthropic, Hang, HttpError, Reply, StreamError
 
 KEY = "sk-ant-test-key"
 GOOD = ["enable_read_only", "backup", "migrate", "verify_checksums", "switch_traffic", "archive_old_tables"]
@@ -161,6 +161,30 @@ async def test_cancelling_a_round_cancels_its_request_and_frees_its_slot(fake: F
         assert out.proposals[0].steps == tuple(GOOD)
     finally:
         await reasoner.close()
+
+
+async def test_an_expired_batch_entry_is_sent_again_in_a_new_batch(fake: FakeAnthropic) -> None:
+    from reverie.agents.claude.reasoner import ClaudeReasoner
+    from reverie.agents.reasoners import RoundState
+    from reverie.protocol import Task
+
+    reasoner = ClaudeReasoner(ClaudeOptions(base_url=fake.url, api_key_env="REVERIE_TEST_ANTHROPIC_KEY",
+                                            mode="batch", batch_poll=0.05))
+    saved: list[dict[str, Any] | None] = []
+
+    async def save(pending: dict[str, Any] | None) -> None:
+        saved.append(pending)
+
+    task = Task(id="x" * 60, kind="plan", input=load_task("db-migration"))  # a custom_id allows 64 chars
+    fake.script(Expire(), Reply.tools("propose_candidate", [candidate(GOOD)]))
+    try:
+        out = await asyncio.wait_for(reasoner.propose(task, 2, 1, [], state=RoundState(None, save)), 30)
+    finally:
+        await reasoner.close()
+    assert out.proposals[0].steps == tuple(GOOD) and out.usage is not None and out.usage.batched == 1
+    creates = [r.body["requests"][0]["custom_id"] for r in fake.batch_creates()]
+    assert len(creates) == 2 and creates[0] != creates[1] and all(len(c) <= 64 for c in creates)
+    assert [(p["attempt"], p["custom_id"]) for p in saved if p] == [(1, creates[0]), (2, creates[1])]
 
 
 async def _async(value: bool) -> bool:

@@ -14,6 +14,7 @@ blocks replayed.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -147,6 +148,14 @@ def parse_proposals(task: Task, message: Message, k: int) -> list[Proposal]:
     return out
 
 
+def _custom_id(task_id: str, round: int, attempt: int) -> str:
+    """The batch entry's id: the API allows `[a-zA-Z0-9_-]{1,64}`; a long task id is hashed."""
+    tail = f"-r{round}-a{attempt}"
+    if len(task_id) + len(tail) > 64:
+        task_id = hashlib.sha256(task_id.encode()).hexdigest()[:32]
+    return task_id + tail
+
+
 def _unusable(reason: str) -> Proposal:
     return Proposal(steps=(), text="(unusable model output)", invalid=reason)
 
@@ -237,7 +246,7 @@ class ClaudeReasoner:
         pending = state.pending if state is not None else None
         attempt = int(pending.get("attempt", 1)) if pending else 1
         while True:
-            custom_id = f"{task.id}-r{round}-a{attempt}"
+            custom_id = _custom_id(task.id, round, attempt)
             if pending and pending.get("custom_id") == custom_id:
                 batch_id = str(pending["batch_id"])
                 log.info("task %s round %d: picking up batch %s", task.id, round, batch_id)
@@ -251,6 +260,8 @@ class ClaudeReasoner:
             if not isinstance(got, str):
                 return got
             if attempt >= self.options.batch_attempts:
+                if state is not None:  # a redelivery of the task starts over with a fresh batch
+                    await state.save(None)
                 raise ClaudeUnavailable(f"task {task.id} round {round}: batch entry {got} in {attempt} batches")
             log.warning("task %s round %d: batch entry %s; sending it again", task.id, round, got)
             attempt += 1
