@@ -40,6 +40,7 @@ from reverie.protocol import (
 )
 from reverie.runtime import Agent, consolidation, handler
 from reverie.runtime.bus import Reply
+from reverie.runtime.gossip.wire import LessonShare, MemoryShare, Payload
 from reverie.runtime.logs import BurstLog
 from reverie.runtime.memory import Memory
 from reverie.runtime.registry import resolve_agent_class
@@ -315,11 +316,16 @@ class Dreamer(Agent):
         else:
             batch.checkpoint(task.id, encode_checkpoint(self._checkpoint(task, status, trace, answers, spent,
                                                                          resumes)))
-        await self.memory.commit(batch)
-        if self.ctx.gossip is not None:  # what this round taught, for peers (sealed, signed, batched)
-            self.ctx.gossip.share_lessons(learned)
+        gossip = self.ctx.gossip
+        staged = None
+        if gossip is not None:  # what this round taught, for peers: staged in the round's own commit
+            shares: list[Payload] = [LessonShare(lesson) for lesson in learned]
             if result is not None and result.accepted is not None:
-                self.ctx.gossip.share_memory(f"/accepted/{task.id}", accepted_summary(result))
+                shares.append(MemoryShare(f"/accepted/{task.id}", accepted_summary(result)))
+            staged = gossip.stage(batch, shares)
+        await self.memory.commit(batch)
+        if gossip is not None and staged:
+            gossip.release(staged)
 
     def _checkpoint(self, task: Task, status: DreamStatus, trace: list[RoundTrace], answers: dict[str, Any],
                     spent: float, resumes: int, pending: dict[str, Any] | None = None) -> DreamCheckpoint:

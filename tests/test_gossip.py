@@ -42,6 +42,30 @@ async def test_a_shared_lesson_and_memory_reach_every_peer_and_recall(nats_url: 
             assert nodes[name].counters["gossip.refused"] == 0
 
 
+async def test_a_share_staged_in_a_commit_survives_a_crash_before_it_reached_the_feed(
+        nats_url: str, tmp_path: Path) -> None:
+    """The dreamer stages a round's shares in the round's own commit: if the process dies
+    before they are appended to the feed, the next start of the agent shares them, once."""
+    config = node_config(nats_url, tmp_path / "data", ["a", "b"], interval=0.1)
+    async with gossip_nodes(config, nats_url, names=["a"]) as nodes:
+        a = nodes["a"]
+        batch = a.memory.store.batch()
+        batch.put("/notes/round-3", "what the round wrote")
+        a.stage(batch, [LessonShare(lesson(7))])
+        await a.memory.commit(batch)  # ...and the process dies before `release`
+        assert a.heads() == {} and len(await a.memory.outbox("a.")) == 1
+        assert await a.memory.checkpoints() == []  # an outbox entry is not a task's checkpoint
+    async with gossip_nodes(config, nats_url) as nodes:
+        a, b = nodes["a"], nodes["b"]
+        await a.flush()
+        assert a.counters["gossip.recovered"] == 1 and a.heads() == {"a": 1}
+        assert await a.memory.outbox("a.") == []  # deleted in the commit that appended it
+        await eventually(lambda: _all([b.holds("a", 1)]), what="b to hold the recovered share")
+        assert [x.id for x in await b.memory.recall(["op:drop_table"])] == ["l7"]
+    async with gossip_nodes(config, nats_url, names=["a"]) as nodes:
+        assert nodes["a"].heads() == {"a": 1} and nodes["a"].counters["gossip.recovered"] == 0
+
+
 async def test_a_peer_that_was_down_catches_up_in_one_exchange(nats_url: str, tmp_path: Path) -> None:
     config = node_config(nats_url, tmp_path / "data", ["a", "b"], interval=60)  # exchanges driven here
     async with gossip_nodes(config, nats_url, names=["a"]) as nodes:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from collections import Counter
@@ -36,6 +37,7 @@ from reverie.protocol.messages import Error
 from ..bus import Bus
 from ..config import SwarmConfig
 from ..logs import BurstLog
+from ..state import pid_alive
 from ..memory import Batch, Lesson, Memory, MemoryError, PreconditionFailed
 from .errors import Fork, GossipError, Malformed, Replay
 from .feed import MAX_FRAGMENTS, Block, FeedState, FeedVerifier, FeedWriter, Fragment, VerifierState, decode_block, decode_fragment
@@ -96,7 +98,7 @@ class GossipNode:
         self._exchanging = asyncio.Lock()
         self._pulls: dict[str, asyncio.Task[None]] = {}
         self._appending = asyncio.Lock()
-        self._queue: list[Payload] = []
+        self._queue: list[tuple[str | None, bytes]] = []  # (outbox key or None, encoded payload)
         self._flusher: asyncio.Task[None] | None = None
         self._loop: asyncio.Task[None] | None = None
         self._sub: Subscription | None = None
@@ -139,6 +141,7 @@ class GossipNode:
             elif held.digests or held.frozen:
                 feeds.append(FeedState(author, tuple(held.digests), held.index.last_seq, held.frozen))
         self.verifier.load_state(VerifierState(tuple(feeds)))
+        await self._recover_outbox()
 
     async def start(self, *, serve: bool = True) -> None:
         """Answer peers and run anti-entropy every `interval` (`serve=False`: only share)."""
@@ -169,16 +172,37 @@ class GossipNode:
 
     def share(self, payloads: Iterable[Payload]) -> None:
         """Queue payloads for this agent's feed; they are sealed, signed and stored in blocks
-        shortly (`flush()` waits for it). Never blocks the caller on crypto or disk."""
-        self._queue.extend(payloads)
-        if self._queue and (self._flusher is None or self._flusher.done()):
-            self._flusher = asyncio.create_task(self._flush(), name=f"gossip-share:{self.name}")
+        shortly (`flush()` waits for it). Never blocks the caller on crypto or disk. What is
+        queued is lost if the process dies first: `stage` makes a share durable."""
+        self._enqueue([(None, encode_payload(p)) for p in payloads])
 
     def share_lessons(self, lessons: Iterable[Lesson]) -> None:
         self.share(LessonShare(lesson) for lesson in lessons)
 
     def share_memory(self, path: str, content: bytes | str) -> None:
         self.share([MemoryShare(path, content.encode() if isinstance(content, str) else bytes(content))])
+
+    def stage(self, batch: Batch, payloads: Iterable[Payload]) -> list[tuple[str | None, bytes]]:
+        """Write `payloads` into `batch` as outbox entries, so they commit with the caller's
+        own changes; after the commit, `release` what this returns. A crash in between loses
+        nothing: the next start of this agent shares what its outbox holds. The entry is
+        deleted in the same commit that appends it to the feed."""
+        stamp = f"{self.name}.{os.getpid()}.{time.time_ns():020d}"
+        staged: list[tuple[str | None, bytes]] = []
+        for i, payload in enumerate(payloads):
+            key, encoded = f"{stamp}.{i:06d}", encode_payload(payload)
+            batch.outbox(key, encoded)
+            staged.append((key, encoded))
+        return staged
+
+    def release(self, staged: list[tuple[str | None, bytes]]) -> None:
+        """Share what `stage` put into a batch that has now committed."""
+        self._enqueue(staged)
+
+    def _enqueue(self, entries: list[tuple[str | None, bytes]]) -> None:
+        self._queue.extend(entries)
+        if self._queue and (self._flusher is None or self._flusher.done()):
+            self._flusher = asyncio.create_task(self._flush(), name=f"gossip-share:{self.name}")
 
     async def flush(self) -> None:
         """Wait until everything shared so far is in this agent's feed."""
@@ -187,23 +211,34 @@ class GossipNode:
 
     async def _flush(self) -> None:
         while self._queue:
-            chunk: list[bytes] = []
+            chunk: list[tuple[str | None, bytes]] = []
             size = 0
             while self._queue and len(chunk) < MAX_FRAGMENTS:
-                encoded = encode_payload(self._queue[0])
+                key, encoded = self._queue[0]
                 if chunk and size + len(encoded) > BLOCK_PAYLOAD_BYTES:
                     break
-                chunk.append(encoded)
+                chunk.append((key, encoded))
                 size += len(encoded)
                 self._queue.pop(0)
             try:
-                await self._append(chunk)
+                await self._append([encoded for _, encoded in chunk], [key for key, _ in chunk if key])
             except (GossipError, MemoryError) as exc:
                 self.counters["gossip.share_failed"] += len(chunk)
                 self._burst.warning("share", "could not append %d fragments to the feed of %s: %s",
                                     len(chunk), self.name, exc)
 
-    async def _append(self, payloads: list[bytes]) -> Block:
+    async def _recover_outbox(self) -> None:
+        """Queue what a dead process of this agent staged but never appended (its pid is in
+        the key; a live replica's entries are its own business)."""
+        mine = str(os.getpid())
+        pending = [(key, data) for key, data in await self.memory.outbox(f"{self.name}.")
+                   if (pid := key.split(".")[1]) == mine or not pid.isdigit() or not pid_alive(int(pid))]
+        if pending:
+            self.counters["gossip.recovered"] += len(pending)
+            self.log.info("sharing %d fragments a stopped process of %s had staged", len(pending), self.name)
+            self._enqueue([(key, data) for key, data in pending])
+
+    async def _append(self, payloads: list[bytes], outbox: Sequence[str] = ()) -> Block:
         async with self._appending:
             for _ in range(10):
                 self._refresh_keys()
@@ -214,6 +249,8 @@ class GossipNode:
                 batch = self.memory.store.batch()
                 # compare-and-set on the head: another replica of this agent may append too
                 add_block(batch, block, fragments, head_expect=head.sha256 if head is not None else None)
+                for key in outbox:  # shared now: the staged copy goes in the same commit
+                    batch.outbox(key, None)
                 try:
                     await self.memory.commit(batch)
                 except PreconditionFailed:

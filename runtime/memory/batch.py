@@ -10,7 +10,7 @@ import msgspec
 
 from .errors import MemoryError
 from .model import ANY, AnyContent, EdgeKind, Lesson
-from .records import edge_kind, path_key, task_key
+from .records import OUTBOX, edge_kind, path_key, task_key
 
 __all__ = ["Batch"]
 
@@ -105,6 +105,12 @@ class Batch:
     def checkpoint(self, task_id: str, data: bytes | None) -> None:
         """Replace the task's checkpoint with opaque `data`; None deletes it."""
         self.ops.append(CheckpointOp(task_key(task_id), None if data is None else _content(data)))
+
+    def outbox(self, key: str, data: bytes | None) -> None:
+        """Put (or, with None, delete) an entry of the outbox: opaque work the runtime must
+        finish after this batch commits, even across a crash (gossip shares). Kept beside the
+        checkpoints, encrypted like them, and never listed as one."""
+        self.ops.append(CheckpointOp(task_key(OUTBOX + key), None if data is None else _content(data)))
 
     def lesson(self, lesson: Lesson) -> None:
         """Store `lesson` at /lessons/<topic>/<id> and index it by its features.

@@ -143,6 +143,9 @@ class Memory:
     async def checkpoints(self) -> builtins.list[str]:
         return await self.run(self.store.checkpoints)
 
+    async def outbox(self, prefix: str = "") -> builtins.list[tuple[str, bytes]]:
+        return await self.run(self.store.outbox, prefix)
+
     async def recall(self, features: Iterable[str], *, limit: int = 20) -> builtins.list[Lesson]:
         return await self.run(self.store.recall, list(features), limit=limit)
 

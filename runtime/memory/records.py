@@ -29,6 +29,9 @@ from .model import EdgeKind
 FORMAT = b"reverie-memory/1"
 MAX_PATH_BYTES = 240
 MAX_TASK_ID_BYTES = 400
+OUTBOX = "~outbox."
+"""Checkpoint keys under this prefix are outbox entries (`Batch.outbox`): no task id starts
+with `~` (task ids are letters, digits, '-' and '_')."""
 POSTINGS_PER_FEATURE = 1000
 
 DB_NAMES = ("heads", "versions", "edges_out", "edges_in", "checkpoints", "lessons", "features", "dead", "meta")

@@ -25,7 +25,7 @@ from .env import SharedEnv, acquire, check_key, release
 from .errors import MemoryError, WrongProcess
 from .model import ANY, AnyContent, Edge, EdgeKind, Lesson, MemoryInfo, Version
 from .recall import LessonCache, recall
-from .records import edge_kind, path_key, split_edge_key, split_version_key, task_key, version_key
+from .records import OUTBOX, edge_kind, path_key, split_edge_key, split_version_key, task_key, version_key
 from .writer import Reader, Writer
 
 if TYPE_CHECKING:
@@ -36,6 +36,9 @@ __all__ = ["MemoryStore"]
 T = TypeVar("T")
 Direction = Literal["out", "in"]
 _lesson = msgspec.msgpack.Decoder(Lesson)
+
+
+_OUTBOX = OUTBOX.encode()
 
 
 class MemoryStore:
@@ -276,10 +279,27 @@ class MemoryStore:
         return self._read(get)
 
     def checkpoints(self) -> builtins.list[str]:
-        """Task ids that have a checkpoint, sorted."""
+        """Task ids that have a checkpoint, sorted (outbox entries are not checkpoints)."""
         def scan(r: Reader) -> list[str]:
             with r.txn.cursor(db=self._dbs["checkpoints"]) as cursor:
-                return [k.decode("utf-8") for k in cursor.iternext(values=False)]
+                return [k.decode("utf-8") for k in cursor.iternext(values=False) if not k.startswith(_OUTBOX)]
+
+        return self._read(scan)
+
+    def outbox(self, prefix: str = "") -> builtins.list[tuple[str, bytes]]:
+        """Outbox entries (`Batch.outbox`) whose key starts with `prefix`, in key order."""
+        start = _OUTBOX + prefix.encode("utf-8")
+
+        def scan(r: Reader) -> list[tuple[str, bytes]]:
+            out: list[tuple[str, bytes]] = []
+            with r.txn.cursor(db=self._dbs["checkpoints"]) as cursor:
+                if not cursor.set_range(start):
+                    return out
+                for key, raw in cursor.iternext():
+                    if not key.startswith(start):
+                        break
+                    out.append((key[len(_OUTBOX):].decode("utf-8"), self._keys.open(b"checkpoints", key, raw)))
+            return out
 
         return self._read(scan)
 
