@@ -59,6 +59,19 @@ refine_temperature = 0.3
 """ + CRITICS
 
 
+def judge_agent(url: str, constitution: list[str]) -> str:
+    """An `llm-critic` named judge on the fake server."""
+    return f"""
+[[agents]]
+name = "judge"
+kind = "llm-critic"
+[agents.options]
+base_url = "{url}"
+api_key_env = "REVERIE_TEST_ANTHROPIC_KEY"
+constitution = {json.dumps(constitution)}
+"""
+
+
 def candidate(steps: list[str], why: str = "safe") -> dict[str, Any]:
     return {"steps": steps, "rationale": why}
 
@@ -275,15 +288,8 @@ max_rounds = 5
 critics = ["judge", "planner", "budget"]
 [agents.options.reasoner_options]
 seed = 7
-{CRITICS}
-[[agents]]
-name = "judge"
-kind = "llm-critic"
-[agents.options]
-base_url = "{fake.url}"
-api_key_env = "REVERIE_TEST_ANTHROPIC_KEY"
-constitution = ["Nothing runs a dangerous in-place migration.", "Verify checksums before traffic moves."]
-"""
+{CRITICS}""" + judge_agent(fake.url, ["Nothing runs a dangerous in-place migration.",
+                                         "Verify checksums before traffic moves."])
     config = make_config(nats_url, tmp_path / "data", agents=text)
 
     def judge(body: dict[str, Any]) -> Reply:
@@ -315,16 +321,7 @@ constitution = ["Nothing runs a dangerous in-place migration.", "Verify checksum
 async def test_claude_on_both_sides_the_dreamer_aims_at_the_llm_critics_constitution(
         fake: FakeAnthropic, nats_url: str, tmp_path: Path) -> None:
     rules = ["Back up before any migration.", "Verify checksums before traffic moves."]
-    judge = f"""
-[[agents]]
-name = "judge"
-kind = "llm-critic"
-[agents.options]
-base_url = "{fake.url}"
-api_key_env = "REVERIE_TEST_ANTHROPIC_KEY"
-constitution = {json.dumps(rules)}
-"""
-    config = make_config(nats_url, tmp_path / "data", agents=agents(fake.url) + judge)
+    config = make_config(nats_url, tmp_path / "data", agents=agents(fake.url) + judge_agent(fake.url, rules))
 
     def answer(body: dict[str, Any]) -> Reply:
         if body["tools"][0]["name"] == "verdict":
