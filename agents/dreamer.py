@@ -9,6 +9,7 @@ killed at any moment resumes at the round it reached and never re-proposes a rej
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import os
 import time
@@ -144,7 +145,7 @@ class Dreamer(Agent):
                 record = await self.memory.run(consolidation.dream, self.memory.store, in_place=True,
                                                keep_dead=self.options.keep_dead_branches,
                                                instructions=self.options.consolidation_instructions,
-                                               consolidator=self._consolidator())
+                                               consolidator=self._consolidator)
             except Exception as exc:  # noqa: BLE001 - the CLI's dream holds the lock, Claude is down: next time
                 self.log.warning("scheduled consolidation skipped: %s", exc)
                 continue
@@ -160,7 +161,9 @@ class Dreamer(Agent):
                 rules += [str(r) for r in spec.options.get("constitution", [])]
         return list(dict.fromkeys(rules))
 
+    @functools.cached_property
     def _consolidator(self) -> consolidation.Consolidator | None:
+        """Built once: one HTTP client for every scheduled dream of this agent."""
         if self.options.consolidator != "claude":
             return None
         from .claude.client import ClaudeOptions
@@ -376,6 +379,8 @@ class Dreamer(Agent):
             try:
                 # every critic answers a repeat, so wait for all of them: a duplicate from one that
                 # answered before must not stand in for the one still missing
+                # the wait ends when every missing critic answered; `expect` only caps what a
+                # crowd of other responders can make it collect
                 missing = [c for c in self.critics if c not in verdicts]
                 replies = await self.ctx.bus.request_many(subject, cand, expect=4 * len(self.critics) + 16,
                                                           timeout=timeout, senders=missing)

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from reverie.agents.claude.client import DEFAULT_PRICES, ClaudeOptions, cost_of
+from reverie.agents.claude.client import DEFAULT_PRICES, ClaudeFatal, ClaudeOptions, cost_of
 from reverie.agents.claude.consolidator import ClaudeConsolidator
 from reverie.protocol import Decision, Reason, Result, ResultStatus
 from reverie.runtime import Supervisor, SwarmConfig, connect, consolidation, load_config
@@ -365,6 +365,24 @@ async def test_a_claude_consolidation_dream_merges_what_claude_says_and_records_
         assert record.usage.output_tokens == totals["output_tokens"] > 0
         assert record.usage.input_tokens == (totals["input_tokens"] + totals["cache_creation_input_tokens"]
                                              + totals["cache_read_input_tokens"])
+
+
+def test_a_consolidation_dream_at_the_spend_cap_fails_at_once_and_changes_nothing(
+        fake: FakeAnthropic, tmp_path: Path) -> None:
+    with MemoryStore.open(tmp_path / "mem", agent="dreamer") as store:
+        batch = store.batch()
+        for i in range(2):
+            batch.lesson(Lesson(id=f"l{i}", topic="plan", features=("op:backup",),
+                                reason=Reason(code="missing_required", text="backup first", ops=("backup",))))
+        store.commit(batch)
+        before = store.lessons()
+        fake.script(HttpError(429, "rate_limit_error", "monthly spend cap reached",
+                              details={"error_code": "enforced_spend_limit_reached"}))
+        options = ClaudeOptions(base_url=fake.url, api_key_env="REVERIE_TEST_ANTHROPIC_KEY")
+        with pytest.raises(ClaudeFatal, match="spend limit"):
+            consolidation.dream(store, in_place=True, consolidator=ClaudeConsolidator(options))
+        assert len(fake.message_requests()) == 1  # the SDK's retries stopped by the guard
+        assert store.lessons() == before
 
 
 def test_a_missing_key_is_a_one_line_config_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from anthropic.types import Message
 
 from reverie.protocol import ReverieError, Usage
 
-__all__ = ["DEFAULT_PRICES", "Claude", "ClaudeFatal", "ClaudeOptions", "ClaudeUnavailable", "Price",
+__all__ = ["DEFAULT_PRICES", "Claude", "ClaudeFatal", "ClaudeOptions", "ClaudeUnavailable", "Price", "client_kwargs",
            "check_options", "cost_of"]
 
 log = logging.getLogger("reverie.claude")
@@ -169,16 +169,35 @@ def _semaphore(model: str, limit: int) -> asyncio.Semaphore:
     return sem
 
 
+_SPEND_CAP = ("Anthropic spend limit reached (429 enforced_spend_limit_reached): "
+              "access resumes next month or after a tier change; not retrying")
+
+
 async def _stop_spend_limit_retries(request: Any, call_next: Any) -> Any:
     """The SDK retries every 429; one that says the spend cap is reached fails until next
     month, so answer it at once (middleware exceptions propagate without retries)."""
     response = await call_next(request)
-    if response.status_code == 429:
-        body = await response.read()
-        if b"enforced_spend_limit_reached" in body:
-            raise ClaudeFatal("Anthropic spend limit reached (429 enforced_spend_limit_reached): "
-                              "access resumes next month or after a tier change; not retrying")
+    if response.status_code == 429 and b"enforced_spend_limit_reached" in await response.read():
+        raise ClaudeFatal(_SPEND_CAP)
     return response
+
+
+def _stop_spend_limit_retries_sync(request: Any, call_next: Any) -> Any:
+    response = call_next(request)
+    if response.status_code == 429 and b"enforced_spend_limit_reached" in response.read():
+        raise ClaudeFatal(_SPEND_CAP)
+    return response
+
+
+def client_kwargs(options: ClaudeOptions, *, api_key: str | None = None, sync: bool = False) -> dict[str, Any]:
+    """What every reverie Anthropic client is built with: the key from `api_key_env`, the
+    base URL, timeout and retries of the options, and the spend-limit guard."""
+    key = api_key or os.environ.get(options.api_key_env)
+    if not key:
+        raise ClaudeFatal(f"{options.api_key_env} is not set: {_key_hint(options)}")
+    return {"api_key": key, "base_url": options.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+            "timeout": options.timeout, "max_retries": options.max_retries,
+            "middleware": [_stop_spend_limit_retries_sync if sync else _stop_spend_limit_retries]}
 
 
 def fatal_error(exc: anthropic.APIStatusError, options: ClaudeOptions) -> ClaudeFatal | None:
@@ -222,14 +241,9 @@ class Claude:
     the Message Batches API."""
 
     def __init__(self, options: ClaudeOptions, *, api_key: str | None = None) -> None:
-        key = api_key or os.environ.get(options.api_key_env)
-        if not key:
-            raise ClaudeFatal(f"{options.api_key_env} is not set: {_key_hint(options)}")
         self.options = options
         self.price = price_of(options)
-        self.client = anthropic.AsyncAnthropic(
-            api_key=key, base_url=options.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
-            timeout=options.timeout, max_retries=options.max_retries, middleware=[_stop_spend_limit_retries])
+        self.client = anthropic.AsyncAnthropic(**client_kwargs(options, api_key=api_key))
 
     async def close(self) -> None:
         await self.client.close()

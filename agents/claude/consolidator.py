@@ -11,7 +11,6 @@ A plan that does not fit the schema, or names lessons that do not exist, fails t
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -21,7 +20,7 @@ import msgspec
 from reverie.runtime.consolidation import DreamUsage, Plan
 from reverie.runtime.memory import Lesson
 
-from .client import ClaudeFatal, ClaudeOptions, ClaudeUnavailable, fatal_error
+from .client import ClaudeFatal, ClaudeOptions, ClaudeUnavailable, client_kwargs, fatal_error
 
 __all__ = ["ClaudeConsolidator", "PLAN_TOOL"]
 
@@ -75,12 +74,8 @@ class ClaudeConsolidator:
     name = "claude"
 
     def __init__(self, options: ClaudeOptions, *, api_key: str | None = None) -> None:
-        key = api_key or os.environ.get(options.api_key_env)
-        if not key:
-            raise ClaudeFatal(f"{options.api_key_env} is not set")
         self.options = options
-        self.client = anthropic.Anthropic(api_key=key, timeout=options.timeout, max_retries=options.max_retries,
-                                          base_url=options.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None)
+        self.client = anthropic.Anthropic(**client_kwargs(options, api_key=api_key, sync=True))
 
     def plan(self, lessons: Sequence[Lesson], instructions: str, usage: DreamUsage) -> Plan:
         system = SYSTEM_PROMPT + (f"\n\nInstructions for this dream:\n{instructions}" if instructions else "")
