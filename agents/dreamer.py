@@ -25,6 +25,7 @@ from reverie.protocol import (
     Decision,
     Error,
     JudgedCandidate,
+    MissingVerdict,
     ProtocolError,
     Reason,
     ReverieError,
@@ -61,7 +62,8 @@ from .dream_memory import (
     record_task,
 )
 from .quorum import Quorum, decide
-from .reasoners import Proposal, Proposals, Reasoner, RoundState, check_reasoner, make_reasoner
+from .reasoners import (Proposal, Proposals, Reasoner, ReasonerConfigError, RoundState, check_reasoner,
+                        make_reasoner)
 
 QUARANTINED = "[quarantined: flagged harmful by a critic]"
 
@@ -105,7 +107,12 @@ class Dreamer(Agent):
     def check_options(cls, options: DreamerOptions) -> None:
         check_reasoner(options.reasoner, options.reasoner_options)
         if options.consolidator == "claude":
-            check_reasoner("anthropic", options.consolidator_options)
+            try:
+                check_reasoner("anthropic", options.consolidator_options)
+            except ReasonerConfigError as exc:
+                field = exc.field.replace(".reasoner_options.", ".consolidator_options.", 1)
+                raise ReasonerConfigError(f"{field[1:]}: {exc.detail}" if field else str(exc), field=field,
+                                          detail=exc.detail) from None
 
     async def on_start(self) -> None:
         opts: DreamerOptions = self.options
@@ -270,7 +277,8 @@ class Dreamer(Agent):
                     batch.checkpoint(task.id, encode_checkpoint(cp_now))
                     await self.memory.commit(batch)
 
-                kwargs["state"] = RoundState(pending if pending and pending.get("round") == rnd else None, save)
+                kwargs["state"] = RoundState(pending if pending and pending.get("round") == rnd else None, save,
+                                             deadline=time.monotonic() + left)
             try:
                 out = await asyncio.wait_for(
                     self.reasoner.propose(task, rnd, budget.candidates_per_round, trace, lessons, **kwargs), left)
@@ -281,7 +289,8 @@ class Dreamer(Agent):
                 return await self._finish(task, ResultStatus.FAILED, trace, answers, spent, began, resumes,
                                           reason=str(exc))
             pending = None
-            proposals, usage = (out.proposals, out.usage) if isinstance(out, Proposals) else (out, None)
+            proposals, usage, stop = (out.proposals, out.usage, out.stop) if isinstance(out, Proposals) \
+                else (out, None, "")
             if not proposals:
                 why = f"the reasoner has no untried candidate left after {rnd - 1} rounds"
                 break
@@ -302,6 +311,9 @@ class Dreamer(Agent):
             status = DreamStatus.PAUSED if paused else DreamStatus.RUNNING
             await self._commit_round(task, trace, answers, spent + time.monotonic() - began, resumes,
                                      status, features)
+            if stop:  # the reasoner will not go on (a model's refusal): asking again would repeat it
+                return await self._finish(task, ResultStatus.FAILED, trace, answers, spent, began, resumes,
+                                          reason=stop)
             if paused:
                 await self.control.park(task)
                 self.log.info("paused task %s after round %d", task.id, rnd)
@@ -365,7 +377,7 @@ class Dreamer(Agent):
         with its reason, so the next round can correct it; no critic is asked."""
         self.ctx.counters["proposals.unusable"] += 1
         verdict = Verdict(candidate_id=cand.id, critic=f"{self.ctx.name}.reasoner", decision=Decision.REJECT,
-                          reasons=(Reason(code="off_schema", text=p.invalid),))
+                          reasons=(Reason(code=p.invalid_code, text=p.invalid),))
         slim = msgspec.structs.replace(cand, task=_slim_task(cand.task))
         return JudgedCandidate(candidate=slim, verdicts=(verdict,), outcome=Decision.REJECT)
 
@@ -373,6 +385,7 @@ class Dreamer(Agent):
         opts: DreamerOptions = self.options
         subject = self.ctx.bus.subjects.candidate(cand.task.id)
         verdicts: dict[str, Verdict] = {}
+        failures: dict[str, MissingVerdict] = {}
         for _ in range(max(opts.verdict_attempts, 1)):
             if all(c in verdicts for c in self.critics):
                 break
@@ -387,15 +400,20 @@ class Dreamer(Agent):
             except (nats.errors.Error, asyncio.TimeoutError) as exc:  # reconnecting: ask again
                 self.log.warning("asking critics about %s failed: %s", cand.id, exc)
                 replies = []
-            self._collect(cand, replies, verdicts)
+            self._collect(cand, replies, verdicts, failures)
         got = tuple(verdicts[c] for c in self.critics if c in verdicts)
         outcome = decide(got, self.critics, opts.quorum, weights=opts.weights, threshold=opts.threshold)
         missing_critics = tuple(c for c in self.critics if c not in verdicts)
+        why = tuple(failures.get(c) or MissingVerdict(
+            critic=c, code="no_answer", message=f"no verdict within {timeout:g}s in {opts.verdict_attempts} attempt(s)")
+            for c in missing_critics)
         # the trace (and checkpoint) names the task once; candidates in it carry only its id and kind
         slim = msgspec.structs.replace(cand, task=_slim_task(cand.task))
-        return JudgedCandidate(candidate=slim, verdicts=got, outcome=outcome, missing=missing_critics)
+        return JudgedCandidate(candidate=slim, verdicts=got, outcome=outcome, missing=missing_critics,
+                               why_missing=why)
 
-    def _collect(self, cand: Candidate, replies: list[Reply], verdicts: dict[str, Verdict]) -> None:
+    def _collect(self, cand: Candidate, replies: list[Reply], verdicts: dict[str, Verdict],
+                 failures: dict[str, MissingVerdict]) -> None:
         for answer in replies:
             try:
                 reply = self._verdicts.decode(answer.data)
@@ -403,7 +421,13 @@ class Dreamer(Agent):
                 self.log.warning("undecodable verdict for %s: %s", cand.id, exc)
                 continue
             if isinstance(reply, Error):
-                self.log.warning("a critic could not judge %s: %s", cand.id, reply.message)
+                critic = answer.sender if answer.sender in self.critics else "(unnamed critic)"
+                self._burst.warning(f"judge-error:{critic}:{reply.code}", "critic %s could not judge %s: %s",
+                                    critic, cand.id, reply.message)
+                before = failures.get(critic)
+                spent = reply.usage if before is None or before.usage is None else (
+                    before.usage if reply.usage is None else before.usage + reply.usage)
+                failures[critic] = MissingVerdict(critic=critic, code=reply.code, message=reply.message, usage=spent)
             elif reply.candidate_id != cand.id or reply.critic not in self.critics:
                 continue
             # the bus names the sender (and on an authenticated bus the server vouches for it);
@@ -420,6 +444,7 @@ class Dreamer(Agent):
     def _result(self, task: Task, status: ResultStatus, trace: list[RoundTrace], elapsed: float, *,
                 accepted: JudgedCandidate | None = None, answer: Any = None, reason: str = "",
                 resumes: int = 0) -> Result:
+        by_agent = usage_by_agent(self.ctx.name, trace)
         rejected = [j for r in trace for j in r.candidates if j.outcome is Decision.REJECT]
         best = tuple(sorted(rejected, key=_score, reverse=True)[: self.options.keep_best])
         if status is ResultStatus.EXHAUSTED and best:
@@ -428,7 +453,8 @@ class Dreamer(Agent):
         return Result(task_id=task.id, status=status, agent=self.ctx.name, answer=answer,
                       accepted=accepted, rounds=len(trace), trace=tuple(_quarantine(r) for r in trace),
                       best_rejected=best if status is not ResultStatus.ACCEPTED else (),
-                      reason=reason, elapsed=elapsed, resumes=resumes, usage=_usage(trace))
+                      reason=reason, elapsed=elapsed, resumes=resumes, usage=_total(by_agent),
+                      usage_by_agent=by_agent)
 
     # ------------------------------------------------------------------ task queries
 
@@ -462,8 +488,27 @@ def _info(cp: DreamCheckpoint, agent: str) -> TaskInfo:
                     resumes=cp.resumes)
 
 
-def _usage(trace: list[RoundTrace]) -> Usage | None:
-    used = [r.usage for r in trace if r.usage is not None]
+def usage_by_agent(dreamer: str, trace: list[RoundTrace]) -> dict[str, Usage]:
+    """Every model call of a task, by the agent that made it: the reasoner's rounds under the
+    dreamer's name, each critic's verdicts (and failed attempts) under the critic's."""
+    out: dict[str, Usage] = {}
+
+    def add(agent: str, usage: Usage | None) -> None:
+        if usage is not None:
+            out[agent] = out[agent] + usage if agent in out else usage
+
+    for r in trace:
+        add(dreamer, r.usage)
+        for j in r.candidates:
+            for v in j.verdicts:
+                add(v.critic, v.usage)
+            for m in j.why_missing:
+                add(m.critic, m.usage)
+    return out
+
+
+def _total(by_agent: dict[str, Usage]) -> Usage | None:
+    used = list(by_agent.values())
     return sum(used[1:], used[0]) if used else None
 
 
@@ -476,7 +521,9 @@ def _score(j: JudgedCandidate) -> float:
 
 
 def _reasons(j: JudgedCandidate) -> str:
-    return "; ".join(f"{v.critic}: {r.text}" for v in j.verdicts for r in v.reasons) or "no reasons given"
+    found = [f"{v.critic}: {r.text}" for v in j.verdicts for r in v.reasons]
+    found += [f"{m.critic} gave no verdict ({m.code}: {m.message})" for m in j.why_missing]
+    return "; ".join(found) or "no reasons given"
 
 
 def _quarantine(r: RoundTrace) -> RoundTrace:

@@ -94,21 +94,24 @@ class Candidate(Message, frozen=True, tag="cand"):
 
 
 class Verdict(Message, frozen=True, tag="verdict"):
-    """A critic's judgement of one candidate."""
+    """A critic's judgement of one candidate; `usage` is what judging cost (a model-backed critic)."""
 
     candidate_id: str
     critic: str
     decision: Decision
     score: float = 0.0
     reasons: tuple[Reason, ...] = ()
+    usage: Usage | None = None
 
 
 class Error(Message, frozen=True, tag="error"):
-    """Sent instead of the expected reply when a request could not be served."""
+    """Sent instead of the expected reply when a request could not be served. `usage`: what
+    the attempt cost anyway (a model answered, but not usably)."""
 
     code: str
     message: str
     subject: str = ""
+    usage: Usage | None = None
 
 
 # --------------------------------------------------------------------------- results
@@ -120,13 +123,24 @@ class ResultStatus(str, enum.Enum):
     FAILED = "failed"  # the task could not be worked on (bad input, handler error)
 
 
+class MissingVerdict(msgspec.Struct, frozen=True, kw_only=True):
+    """Why a critic gave no verdict on a candidate: the `Error` it answered with (`judge_failed`,
+    `judge_no_call`, `refusal`...), or `no_answer` when it did not answer in time."""
+
+    critic: str
+    code: str
+    message: str
+    usage: Usage | None = None  # what the failed attempt cost (a model answered, but not usably)
+
+
 class JudgedCandidate(msgspec.Struct, frozen=True, kw_only=True):
     """A candidate with the verdicts it received and the dreamer's decision on it."""
 
     candidate: Candidate
     verdicts: tuple[Verdict, ...]
     outcome: Decision
-    missing: tuple[str, ...] = ()  # critic kinds that did not answer before the deadline
+    missing: tuple[str, ...] = ()  # critics that gave no verdict before the deadline
+    why_missing: tuple[MissingVerdict, ...] = ()  # one per name in `missing`
 
 
 class Usage(msgspec.Struct, frozen=True, kw_only=True):
@@ -140,6 +154,7 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True):
     requests: int = 0
     batched: int = 0  # of `requests`, how many went through the Message Batches API
     cost_usd: float | None = 0.0
+    unpriced: tuple[str, ...] = ()  # models without a price: their calls are not in `cost_usd`
 
     def __add__(self, other: Usage) -> Usage:
         cost = None if self.cost_usd is None or other.cost_usd is None else self.cost_usd + other.cost_usd
@@ -147,7 +162,8 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True):
                      output_tokens=self.output_tokens + other.output_tokens,
                      cache_creation_input_tokens=self.cache_creation_input_tokens + other.cache_creation_input_tokens,
                      cache_read_input_tokens=self.cache_read_input_tokens + other.cache_read_input_tokens,
-                     requests=self.requests + other.requests, batched=self.batched + other.batched, cost_usd=cost)
+                     requests=self.requests + other.requests, batched=self.batched + other.batched, cost_usd=cost,
+                     unpriced=tuple(dict.fromkeys(self.unpriced + other.unpriced)))
 
     @property
     def prompt_tokens(self) -> int:
@@ -176,7 +192,8 @@ class Result(Message, frozen=True, tag="result"):
     reason: str = ""
     elapsed: float = 0.0
     resumes: int = 0  # how often dreaming resumed from a checkpoint (after a restart or a pause)
-    usage: Usage | None = None  # the sum of the rounds' usage, when a model proposed candidates
+    usage: Usage | None = None  # every model call made for the task: reasoner and critics
+    usage_by_agent: dict[str, Usage] = {}  # the same, by the agent that made the calls
     finished_at: float = msgspec.field(default_factory=time.time)
 
 

@@ -193,8 +193,11 @@ def parse_config(
                 raise ConfigError(source, f"$.agents[{i}].options{field[1:]}", problem) from None
             try:
                 cls.check_options(options)
-            except ReverieError as exc:
-                raise ConfigError(source, f"$.agents[{i}].options", str(exc)) from None
+            except ReverieError as exc:  # an option the agent refuses: named by `field` when it says
+                field = getattr(exc, "field", "")
+                field = field if not field or field.startswith(".") else "." + field
+                raise ConfigError(source, f"$.agents[{i}].options{field}",
+                                  getattr(exc, "detail", "") if field else str(exc)) from None
     return config
 
 

@@ -57,6 +57,8 @@ class DreamUsage(msgspec.Struct, kw_only=True):
     bytes_read: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cost_usd: float | None = None
+    """What the model calls cost (None: no model planned this dream, or it has no price)."""
 
 
 class DreamChanges(msgspec.Struct, kw_only=True):

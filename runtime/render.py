@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from reverie.protocol import Decision, Result, ResultStatus
+from reverie.protocol import Decision, Result, ResultStatus, Usage
 
 from .client import SwarmStatus
 
@@ -33,12 +33,10 @@ def format_result(result: Result, *, title: str = "") -> str:
     elif result.reason:
         lines.append(f"  why: {result.reason}")
     if result.usage is not None:
-        u = result.usage
-        cost = f", ${u.cost_usd:.4f}" if u.cost_usd is not None else ", no price for the model"
-        batched = f" ({u.batched} batched)" if u.batched else ""
-        lines.append(f"  model: {u.requests} request(s){batched}, {u.prompt_tokens:,} input tokens "
-                     f"({u.cache_read_input_tokens:,} from cache, {u.cache_creation_input_tokens:,} written to it), "
-                     f"{u.output_tokens:,} output{cost}")
+        lines.append(f"  model: {_usage_line(result.usage)}")
+        if len(result.usage_by_agent) > 1:
+            for agent, used in sorted(result.usage_by_agent.items()):
+                lines.append(f"    {agent}: {_usage_line(used)}")
     rejections = rejections_by_critic(result)
     if rejections:
         per = ", ".join(f"{critic} {n}" for critic, n in sorted(rejections.items()))
@@ -47,9 +45,21 @@ def format_result(result: Result, *, title: str = "") -> str:
         for judged in rnd.candidates:
             if judged.outcome is Decision.ACCEPT:
                 continue
-            why = "; ".join(f"{v.critic}: {r.text}" for v in judged.verdicts for r in v.reasons)
-            lines.append(f"    round {rnd.round} #{judged.candidate.index} {judged.outcome.value}: {why}")
+            why = [f"{v.critic}: {r.text}" for v in judged.verdicts for r in v.reasons]
+            why += [f"{m.critic} gave no verdict ({m.code}: {m.message})" for m in judged.why_missing]
+            why += [f"{c} gave no verdict" for c in judged.missing if c not in {m.critic for m in judged.why_missing}]
+            lines.append(f"    round {rnd.round} #{judged.candidate.index} {judged.outcome.value}: {'; '.join(why)}")
     return "\n".join(lines)
+
+
+def _usage_line(u: Usage) -> str:
+    cost = f", ${u.cost_usd:.4f}" if u.cost_usd is not None else ""
+    if u.unpriced:
+        cost += f" (not counting {', '.join(u.unpriced)}: no price; add it under `prices`)"
+    batched = f" ({u.batched} batched)" if u.batched else ""
+    return (f"{u.requests} request(s){batched}, {u.prompt_tokens:,} input tokens "
+            f"({u.cache_read_input_tokens:,} from cache, {u.cache_creation_input_tokens:,} written to it), "
+            f"{u.output_tokens:,} output{cost}")
 
 
 def format_status(status: SwarmStatus) -> str:

@@ -339,3 +339,37 @@ async def test_root_must_be_a_normalised_prefix(memory: Memory) -> None:
             MemoryTool(memory, author=AUTHOR, root=bad)
     assert MemoryTool(memory, author=AUTHOR, root="/claude/").root == "/claude/"
     assert MemoryTool(memory, author=AUTHOR, root="/").root == "/"
+
+
+async def test_claudes_natural_names_never_collide_and_the_runtimes_records_stay_readable(memory: Memory) -> None:
+    """As the reasoner sets it up: Claude's files under /claude/, the runtime's records shown
+    read-only under /memories/runtime/."""
+    tool = MemoryTool(memory, author=AUTHOR, root="/claude/", runtime_view="runtime")
+    await memory.put("/tasks/t1/result", '{"status": "accepted"}')
+    await memory.put("/lessons/plan/x", "backup first")
+    assert await tool.call({"command": "create", "path": "/memories/tasks/todo.md", "file_text": "check t1\n"}) \
+        == "File created successfully at: /memories/tasks/todo.md"
+    assert await text(memory, "/claude/tasks/todo.md") == "check t1\n"
+    assert await text(memory, "/tasks/t1/result") == '{"status": "accepted"}'  # untouched
+    assert await tool.call({"command": "view", "path": "/memories/runtime/tasks/t1/result"}) == \
+        'Here\'s the content of /memories/runtime/tasks/t1/result with line numbers:\n     1\t{"status": "accepted"}'
+    listing = await tool.call({"command": "view", "path": "/memories"})
+    assert "/memories/tasks/todo.md" in listing and "/memories/runtime/ (read-only" in listing
+    assert "/memories/claude" not in listing
+    before = await snapshot(memory)
+    for command in ({"command": "create", "path": "/memories/runtime/tasks/forged", "file_text": "x"},
+                    {"command": "delete", "path": "/memories/runtime/tasks/t1/result"},
+                    {"command": "str_replace", "path": "/memories/runtime/lessons/plan/x", "old_str": "b",
+                     "new_str": "c"}):
+        result = await tool.call(command)
+        assert result.startswith("Error: The path /memories/runtime/") and "read-only" in result, result
+    assert await snapshot(memory) == before
+    # only the runtime's namespaces are in the view: Claude's own files are not shown twice
+    assert (await tool.call({"command": "view", "path": "/memories/runtime/claude"})).startswith("Error: ")
+
+
+async def test_a_non_normalised_path_is_refused_as_such_with_its_normal_form(memory: Memory, tool: MemoryTool) -> None:
+    assert await tool.call({"command": "view", "path": "/memories/d/../a"}) == \
+        "Error: Path /memories/d/../a is not normalised: write /memories/a (paths hold no '.' or '..' parts)"
+    assert await tool.call({"command": "view", "path": "/memories/./x"}) == \
+        "Error: Path /memories/./x is not normalised: write /memories/x (paths hold no '.' or '..' parts)"

@@ -10,18 +10,29 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
 
-from .fake_anthropic import Expire, FakeAnthropic, Hang, HttpError, Reply, StreamError, fake_anthropic  # noqa: F401
+from .fake_anthropic import (
+    FORCED_TOOL, FORCED_WITH_THINKING, MODEL_RULES, NO_EFFORT, PREFILL, SAMPLING_PAIR, Expire, FakeAnthropic, Hang,
+    HttpError, Reply, StreamError,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = "claude-test-1"
+MODEL = "claude-test-1"  # a made-up model: the mechanics tests run with strict_models=False
 USER: list[Any] = [{"role": "user", "content": "propose something"}]
+
+
+@pytest.fixture
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    """For the tests of the fake's mechanics (streaming, caching, errors, batches): a made-up
+    model, so no per-model rule and no per-model cache minimum. The rule tests use `strict`."""
+    with FakeAnthropic(strict_models=False) as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -294,7 +305,7 @@ def _spawn(*args: str) -> subprocess.Popen[str]:
 async def test_standalone_process_and_cross_process_batches(tmp_path: Path) -> None:
     port_file = tmp_path / "url"
     proc = _spawn("-m", "tests.fake_anthropic", "--port-file", str(port_file), "--reply-text", "hello",
-                  "--batch-delay", "none")
+                  "--batch-delay", "none", "--no-strict-models")
     try:
         assert proc.stdout is not None
         url = (await asyncio.to_thread(proc.stdout.readline)).strip()
@@ -323,3 +334,363 @@ async def test_a_batch_created_by_another_process(fake_anthropic: FakeAnthropic)
         assert batch.processing_status == "ended"
         [line] = [r async for r in await c.messages.batches.results(batch.id)]
     assert line.result.type == "succeeded" and line.result.message.content[0].type == "text"
+
+
+# -- the per-model rules, against the default (strict) fake --------------------------------------
+
+@pytest.fixture
+def strict() -> Iterator[FakeAnthropic]:
+    """A FakeAnthropic with its defaults: per-model rules and per-model cache minimums."""
+    with FakeAnthropic() as fake:
+        fake.responder = lambda body: Reply.text("ok")
+        yield fake
+
+
+@pytest.fixture
+async def sdk(strict: FakeAnthropic) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    async with anthropic.AsyncAnthropic(base_url=strict.url, api_key="test-key", max_retries=0) as c:
+        yield c
+
+
+OLD_API = {"anthropic-version": "2023-06-01"}
+# the SDK itself warns of claude-opus-4-5 (end-of-life) and of thinking.type=enabled on claude-opus-4-6
+SDK_WARNINGS = pytest.mark.filterwarnings("ignore:The model 'claude-opus-4-5' is deprecated:DeprecationWarning",
+                                          "ignore:Using Claude with claude-opus-4-6:UserWarning")
+
+
+async def _refused(call: Any, message: str, *, error: type[anthropic.APIStatusError] = anthropic.BadRequestError,
+                   status: int = 400, error_type: str = "invalid_request_error") -> None:
+    """`call` (an awaitable) fails with exactly this status, error type and message."""
+    with pytest.raises(error) as info:
+        await call
+    assert info.value.status_code == status and info.value.type == error_type
+    assert isinstance(info.value.body, dict) and info.value.body["error"]["message"] == message
+
+
+async def _ok(sdk: anthropic.AsyncAnthropic, **kw: Any) -> anthropic.types.Message:
+    msg: anthropic.types.Message = await sdk.messages.create(**{"max_tokens": 4096, "messages": USER, **kw})
+    assert msg.content[0].type == "text" and msg.content[0].text == "ok"
+    return msg
+
+
+def test_the_rules_table_covers_the_documented_models() -> None:
+    assert set(MODEL_RULES) == {
+        "claude-fable-5-2", "claude-mythos-5-2", "claude-fable-5-1", "claude-mythos-5-1", "claude-fable-5",
+        "claude-mythos-5", "claude-opus-5-5", "claude-opus-5", "claude-sonnet-5-5", "claude-sonnet-5",
+        "claude-haiku-5-5", "claude-opus-4-8", "claude-opus-4-7", "claude-mythos-preview", "claude-opus-4-6",
+        "claude-sonnet-4-6", "claude-opus-4-5", "claude-sonnet-4-5", "claude-haiku-4-5"}
+    assert {m for m, r in MODEL_RULES.items() if not r.forced_tool} == {
+        "claude-fable-5-2", "claude-mythos-5-2", "claude-fable-5-1", "claude-mythos-5-1", "claude-opus-5-5",
+        "claude-sonnet-5-5"}
+    assert {m for m, r in MODEL_RULES.items() if r.prefill} == {"claude-opus-4-5", "claude-sonnet-4-5",
+                                                                 "claude-haiku-4-5"}
+
+
+async def test_unknown_models_are_404_and_dated_snapshots_match(
+        strict: FakeAnthropic, sdk: anthropic.AsyncAnthropic) -> None:
+    strict.script(Reply.text("ok"))
+    await _refused(sdk.messages.create(model="claude-test-1", max_tokens=10, messages=USER), "model: claude-test-1",
+                   error=anthropic.NotFoundError, status=404, error_type="not_found_error")
+    await _refused(sdk.messages.count_tokens(model="claude-sonnet-9", messages=USER), "model: claude-sonnet-9",
+                   error=anthropic.NotFoundError, status=404, error_type="not_found_error")
+    assert strict.remaining() == 1  # a refused request consumes no scripted action
+    # a dated snapshot is its model: claude-haiku-4-5 takes a forced tool, claude-sonnet-5-5 does not
+    await _ok(sdk, model="claude-haiku-4-5-20251001", tool_choice={"type": "any"})
+    await _refused(sdk.messages.create(model="claude-sonnet-5-5-20260928", max_tokens=10, messages=USER,
+                                       tool_choice={"type": "any"}), FORCED_TOOL)
+    # the longest id wins: claude-opus-5-5-... is Opus 5.5 (adaptive only), not Opus 5 (disabled accepted)
+    await _refused(sdk.messages.create(model="claude-opus-5-5-20260922", max_tokens=10, messages=USER,
+                                       thinking={"type": "disabled"}),
+                   '"thinking.type.disabled" is not supported for this model. '
+                   'Use "thinking.type.adaptive" and "output_config.effort" to control thinking behavior.')
+    await _ok(sdk, model="claude-opus-5-20260501", thinking={"type": "disabled"})
+    assert strict.requests[0].headers["anthropic-version"] == "2026-10-21"  # what SDK 2.x sends
+
+    with FakeAnthropic(strict_models=False) as loose:  # anything goes for an unknown model
+        loose.responder = lambda body: Reply.text("ok")
+        async with anthropic.AsyncAnthropic(base_url=loose.url, api_key="k", max_retries=0) as c:
+            await _ok(c, model="claude-test-1", tool_choice={"type": "any"}, thinking={"type": "disabled"},
+                      extra_body={"temperature": 0.2})
+            await _refused(c.messages.create(model="claude-sonnet-5-5", max_tokens=10, messages=USER,
+                                             tool_choice={"type": "any"}), FORCED_TOOL)  # known: still checked
+
+
+async def test_forced_tool_choice(strict: FakeAnthropic, sdk: anthropic.AsyncAnthropic) -> None:
+    tool: Any = {"name": "propose", "input_schema": {"type": "object"}}
+    for model in ("claude-sonnet-5-5", "claude-opus-5-5", "claude-fable-5-1", "claude-mythos-5-2"):
+        for choice in ({"type": "tool", "name": "propose"}, {"type": "any"}):
+            await _refused(sdk.messages.create(model=model, max_tokens=10, messages=USER, tools=[tool],
+                                               tool_choice=choice), FORCED_TOOL)  # type: ignore[call-overload]
+    await _refused(sdk.messages.count_tokens(model="claude-fable-5-1", messages=USER, tools=[tool],
+                                             tool_choice={"type": "any"}), FORCED_TOOL)
+    for choice in ({"type": "auto"}, {"type": "none"}):
+        await _ok(sdk, model="claude-sonnet-5-5", tools=[tool], tool_choice=choice)
+    assert (await sdk.messages.count_tokens(model="claude-sonnet-5-5", messages=USER,
+                                            tool_choice={"type": "auto"})).input_tokens > 0
+    # older models take forcing, but not with thinking on
+    await _ok(sdk, model="claude-haiku-4-5", tools=[tool], tool_choice={"type": "tool", "name": "propose"})
+    await _ok(sdk, model="claude-opus-4-8", tools=[tool], tool_choice={"type": "any"}, thinking={"type": "disabled"})
+    await _ok(sdk, model="claude-opus-5", tools=[tool], tool_choice={"type": "any"})
+    await _refused(sdk.messages.create(model="claude-haiku-4-5", max_tokens=4096, messages=USER, tools=[tool],
+                                       tool_choice={"type": "any"},
+                                       thinking={"type": "enabled", "budget_tokens": 2048}), FORCED_WITH_THINKING)
+    await _refused(sdk.messages.create(model="claude-opus-4-6", max_tokens=4096, messages=USER, tools=[tool],
+                                       tool_choice={"type": "tool", "name": "propose"},
+                                       thinking={"type": "adaptive"}), FORCED_WITH_THINKING)
+
+
+ADAPTIVE_HINT = 'Use "thinking.type.adaptive" and "output_config.effort" to control thinking behavior.'
+
+
+@SDK_WARNINGS
+async def test_thinking_types_effort_limits_and_budgets(strict: FakeAnthropic, sdk: anthropic.AsyncAnthropic) -> None:
+    def create(model: str, thinking: Any, effort: Any = None, max_tokens: int = 4096) -> Any:
+        return sdk.messages.create(model=model, max_tokens=max_tokens, messages=USER, thinking=thinking,
+                                   output_config={"effort": effort} if effort else anthropic.omit)
+
+    for model in ("claude-opus-5-5", "claude-fable-5-2", "claude-fable-5", "claude-mythos-5-1"):
+        await _refused(create(model, {"type": "disabled"}),
+                       f'"thinking.type.disabled" is not supported for this model. {ADAPTIVE_HINT}')
+        await _refused(create(model, {"type": "enabled", "budget_tokens": 2048}),
+                       f'"thinking.type.enabled" is not supported for this model. {ADAPTIVE_HINT}')
+        await _ok(sdk, model=model, thinking={"type": "adaptive"})
+        await _ok(sdk, model=model)  # omitted: always on
+    await _refused(create("claude-opus-5-5", {"type": "between_tools"}),
+                   f'"thinking.type.between_tools" is not supported for this model. {ADAPTIVE_HINT}')
+
+    # Sonnet 5.5: between_tools instead of disabled, at low/medium/high only
+    with pytest.raises(anthropic.BadRequestError) as info:
+        await create("claude-sonnet-5-5", {"type": "disabled"})
+    assert info.value.message.startswith("Error code: 400") and "between_tools" in str(info.value.body)
+    assert isinstance(info.value.body, dict) and info.value.body["error"]["message"].startswith(
+        '"thinking.type.disabled" is not supported for this model. To turn off up-front thinking, send '
+        '"thinking": {"type": "between_tools"} instead of {"type": "disabled"}')
+    for effort in (None, "low", "medium", "high"):
+        await _ok(sdk, model="claude-sonnet-5-5", thinking={"type": "between_tools"},
+                  **({"output_config": {"effort": effort}} if effort else {}))
+    for effort in ("xhigh", "max"):
+        await _refused(create("claude-sonnet-5-5", {"type": "between_tools"}, effort),
+                       f"output_config.effort '{effort}' is not supported with thinking.type 'between_tools'. "
+                       "Use effort 'high' or below, or adaptive thinking.")
+        await _ok(sdk, model="claude-sonnet-5-5", thinking={"type": "adaptive"}, output_config={"effort": effort})
+
+    # disabled only at effort high or below: Opus 5 and Haiku 5.5; Opus 4.8 (off by default): not at xhigh
+    for model in ("claude-opus-5", "claude-haiku-5-5"):
+        await _ok(sdk, model=model, thinking={"type": "disabled"}, output_config={"effort": "high"})
+        for effort in ("xhigh", "max"):
+            await _refused(create(model, {"type": "disabled"}, effort),
+                           f"output_config.effort '{effort}' is not supported when thinking is disabled on this "
+                           "model. Use effort 'high' or below, or enable thinking.")
+    await _refused(sdk.messages.create(model="claude-opus-4-8", max_tokens=100, messages=USER,
+                                       output_config={"effort": "xhigh"}),
+                   "output_config.effort 'xhigh' is not supported when thinking is disabled on this model. "
+                   "Use effort 'high' or below, or enable thinking.")
+    await _ok(sdk, model="claude-opus-4-8", thinking={"type": "adaptive"}, output_config={"effort": "xhigh"})
+    await _refused(create("claude-opus-4-8", {"type": "enabled", "budget_tokens": 2048}),
+                   f'"thinking.type.enabled" is not supported for this model. {ADAPTIVE_HINT}')
+
+    # extended thinking: the only mode before 4.6; budget >= 1024 and < max_tokens
+    await _refused(create("claude-haiku-4-5", {"type": "adaptive"}),
+                   '"thinking.type.adaptive" is not supported for this model. '
+                   'Use "thinking.type.enabled" with "budget_tokens".')
+    await _refused(create("claude-haiku-4-5", {"type": "enabled", "budget_tokens": 1023}),
+                   "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+    await _refused(create("claude-sonnet-4-5", {"type": "enabled", "budget_tokens": 2048}, max_tokens=2048),
+                   "`max_tokens` must be greater than `thinking.budget_tokens`.")
+    await _ok(sdk, model="claude-sonnet-4-5", max_tokens=2049, thinking={"type": "enabled", "budget_tokens": 2048})
+    await _ok(sdk, model="claude-opus-4-6", thinking={"type": "enabled", "budget_tokens": 1024})  # deprecated, works
+
+
+async def test_sampling_parameters_by_api_version_and_model(
+        strict: FakeAnthropic, sdk: anthropic.AsyncAnthropic) -> None:
+    def create(model: str, headers: Any = None, **extra: Any) -> Any:
+        return sdk.messages.create(model=model, max_tokens=100, messages=USER, extra_body=extra,
+                                   extra_headers=headers)
+
+    # anthropic-version 2026-10-21 (the SDK's): no sampling parameter at any value, on any model
+    for model in ("claude-sonnet-5-5", "claude-haiku-4-5", "claude-opus-4-6"):
+        for name, value in (("temperature", 1.0), ("temperature", 0.5), ("top_p", 0.9), ("top_k", 5)):
+            await _refused(create(model, **{name: value}), f"{name}: Extra inputs are not permitted")
+    await _refused(sdk.messages.count_tokens(model="claude-haiku-4-5", messages=USER, extra_body={"top_p": 0.5}),
+                   "top_p: Extra inputs are not permitted")
+
+    # older versions: the per-model rules
+    for model in ("claude-sonnet-5-5", "claude-opus-4-7", "claude-haiku-5-5", "claude-fable-5-2"):
+        await _refused(create(model, OLD_API, temperature=0.5), "`temperature` is deprecated for this model.")
+        await _refused(create(model, OLD_API, top_k=40), "`top_k` is deprecated for this model.")
+        await _refused(create(model, OLD_API, temperature=1.0, top_p=0.99), SAMPLING_PAIR)  # even at defaults
+        await _ok(sdk, model=model, extra_body={"temperature": 1.0}, extra_headers=OLD_API)
+    await _refused(create("claude-sonnet-4-5", OLD_API, temperature=0.5, top_p=0.9), SAMPLING_PAIR)
+    await _ok(sdk, model="claude-sonnet-4-5", extra_body={"temperature": 0.5}, extra_headers=OLD_API)
+    await _ok(sdk, model="claude-haiku-4-5", extra_body={"temperature": 0.3, "top_p": 0.9, "top_k": 5},
+              extra_headers=OLD_API)
+    await _ok(sdk, model="claude-opus-4-6", extra_body={"temperature": 0.3}, extra_headers=OLD_API)
+    # with thinking on: temperature only 1
+    await _refused(sdk.messages.create(model="claude-opus-4-6", max_tokens=100, messages=USER,
+                                       thinking={"type": "adaptive"}, extra_body={"temperature": 0.3},
+                                       extra_headers=OLD_API),
+                   "temperature may only be set to 1 when thinking is enabled or in adaptive mode.")
+    await _ok(sdk, model="claude-haiku-4-5", thinking={"type": "enabled", "budget_tokens": 1024},
+              extra_body={"temperature": 1}, extra_headers=OLD_API)
+
+
+@SDK_WARNINGS
+async def test_effort(strict: FakeAnthropic, sdk: anthropic.AsyncAnthropic) -> None:
+    def create(model: str, effort: Any) -> Any:
+        return sdk.messages.create(model=model, max_tokens=100, messages=USER, output_config={"effort": effort})
+
+    for model in ("claude-sonnet-4-5", "claude-haiku-4-5-20251001"):
+        await _refused(create(model, "low"), NO_EFFORT)
+    for model in ("claude-opus-4-6", "claude-sonnet-4-6", "claude-opus-4-5"):
+        await _refused(create(model, "xhigh"), "output_config.effort 'xhigh' is not supported for this model. "
+                                               "Supported values: 'low', 'medium', 'high', 'max'.")
+        await _ok(sdk, model=model, output_config={"effort": "high"})
+    for model in ("claude-opus-5-5", "claude-sonnet-5", "claude-haiku-5-5", "claude-opus-4-7"):
+        for effort in ("low", "medium", "high", "xhigh", "max"):
+            await _ok(sdk, model=model, output_config={"effort": effort})
+    await _refused(sdk.messages.create(model="claude-opus-5-5", max_tokens=100, messages=USER,
+                                       extra_body={"effort": "low"}), "effort: Extra inputs are not permitted")
+
+
+@SDK_WARNINGS
+async def test_assistant_prefill(strict: FakeAnthropic, sdk: anthropic.AsyncAnthropic) -> None:
+    prefilled: list[Any] = [*USER, {"role": "assistant", "content": "{"}]
+    for model in ("claude-sonnet-5-5", "claude-opus-4-6", "claude-sonnet-4-6", "claude-haiku-5-5", "claude-fable-5-2"):
+        await _refused(sdk.messages.create(model=model, max_tokens=100, messages=prefilled), PREFILL)
+    for model in ("claude-haiku-4-5", "claude-opus-4-5", "claude-sonnet-4-5"):
+        await _ok(sdk, model=model, messages=prefilled)
+    # a conversation ending with the user's turn (tool results) is no prefill
+    await _ok(sdk, model="claude-sonnet-5-5", messages=[*prefilled, {"role": "user", "content": "go on"}])
+
+
+async def test_minimum_cacheable_prompt_per_model(strict: FakeAnthropic, sdk: anthropic.AsyncAnthropic) -> None:
+    system_text = "Every plan backs up before it migrates. " * 80  # ~ 900 tokens: over 512, under 1024
+    tokens = _tokens({"type": "text", "text": system_text})
+    assert 512 <= tokens < 1024
+
+    async def cached(model: str) -> tuple[int, int]:
+        msg = await _ok(sdk, **{**_cached_request("q", system_text=system_text), "model": model})
+        return msg.usage.cache_creation_input_tokens or 0, msg.usage.cache_read_input_tokens or 0
+
+    assert await cached("claude-sonnet-5-5") == (tokens, 0)  # 512
+    assert await cached("claude-sonnet-5-5") == (0, tokens)
+    for model in ("claude-sonnet-5", "claude-opus-4-8", "claude-opus-4-7", "claude-haiku-4-5"):  # 1024 .. 4096
+        assert await cached(model) == (0, 0) and await cached(model) == (0, 0)  # no error, nothing cached
+    strict.min_cache_tokens = 0  # an explicit minimum is every model's
+    assert await cached("claude-haiku-4-5") == (tokens, 0)
+    assert strict.min_cache_for("claude-opus-4-6") == 0
+    strict.min_cache_tokens = None
+    models = ("claude-fable-5-2", "claude-sonnet-4-6", "claude-mythos-preview", "claude-opus-4-6-20260201",
+              "claude-test-1")
+    assert [strict.min_cache_for(m) for m in models] == [512, 1024, 2048, 4096, 0]
+
+
+async def test_refusal_is_a_200_with_stop_details(strict: FakeAnthropic, sdk: anthropic.AsyncAnthropic) -> None:
+    strict.script(Reply.refusal(), Reply.refusal("bio", "declined: bio", text="Hello.."), Reply.refusal(None, None),
+                  Reply.text("fine"))
+    plain = await sdk.messages.create(model="claude-sonnet-5-5", max_tokens=100, messages=USER)
+    assert plain.stop_reason == "refusal" and plain.content == []
+    assert isinstance(plain.stop_details, anthropic.types.RefusalStopDetails)
+    assert plain.stop_details.model_dump() == {
+        "type": "refusal", "category": "cyber",
+        "explanation": "This request was declined because it could enable cyber harm."}
+    async with sdk.messages.stream(model="claude-sonnet-5-5", max_tokens=100, messages=USER) as stream:
+        streamed = await stream.get_final_message()
+    assert streamed.stop_reason == "refusal" and streamed.content[0].type == "text"
+    assert streamed.content[0].text == "Hello.."
+    assert streamed.stop_details is not None and streamed.stop_details.category == "bio"
+    assert streamed.stop_details.explanation == "declined: bio"
+    raw = await sdk.messages.create(model="claude-sonnet-5-5", max_tokens=100, messages=USER, stream=True)
+    events = [e async for e in raw]
+    assert [e.type for e in events] == ["message_start", "message_delta", "message_stop"]
+    start, delta = events[0], events[1]
+    assert start.type == "message_start" and start.message.stop_details is None
+    assert delta.type == "message_delta" and delta.delta.stop_reason == "refusal"
+    assert delta.delta.stop_details is not None and delta.delta.stop_details.category is None
+    normal = await sdk.messages.create(model="claude-sonnet-5-5", max_tokens=100, messages=USER)
+    assert normal.stop_reason == "end_turn" and normal.stop_details is None
+    assert "stop_details" in normal.model_dump()  # carried, as null
+
+
+async def test_a_tool_call_cut_off_at_max_tokens(strict: FakeAnthropic, sdk: anthropic.AsyncAnthropic) -> None:
+    partial = '{"steps": ["a", "b"'
+    cut = Reply.truncated_tool("propose", [{"steps": ["x"]}], partial)
+    strict.script(cut, cut, cut, Reply.truncated_tool("propose", [], '{"steps": ["a", "b', stop_reason=
+                                                      "model_context_window_exceeded"))
+    raw = await sdk.messages.create(model="claude-sonnet-5-5", max_tokens=100, messages=USER, stream=True)
+    events = [e async for e in raw]
+    json_of = {i: "".join(e.delta.partial_json for e in events if e.type == "content_block_delta"
+                          and e.index == i and e.delta.type == "input_json_delta") for i in (0, 1)}
+    assert json_of == {0: '{"steps":["x"]}', 1: partial}  # exactly the cut-off text
+    assert [e.type for e in events][-3:] == ["content_block_stop", "message_delta", "message_stop"]
+    assert [e.delta.stop_reason for e in events if e.type == "message_delta"] == ["max_tokens"]
+
+    # what the SDK's accumulator makes of it: jiter's partial mode keeps every complete value
+    async with sdk.messages.stream(model="claude-sonnet-5-5", max_tokens=100, messages=USER) as stream:
+        final = await stream.get_final_message()
+    assert final.stop_reason == "max_tokens"
+    blocks = [b for b in final.content if b.type == "tool_use"]
+    assert [b.input for b in blocks] == [{"steps": ["x"]}, {"steps": ["a", "b"]}]
+    assert all(b.name == "propose" and b.id.startswith("toolu_") for b in blocks)
+    # non-streaming: the same, parsed as far as it goes
+    plain = await sdk.messages.create(model="claude-sonnet-5-5", max_tokens=100, messages=USER)
+    assert plain.stop_reason == "max_tokens" and [b.input for b in plain.content if b.type == "tool_use"] == [
+        {"steps": ["x"]}, {"steps": ["a", "b"]}]
+    # a string cut in the middle is dropped (partial mode), and the other truncation stop reason
+    async with sdk.messages.stream(model="claude-sonnet-5-5", max_tokens=100, messages=USER) as stream:
+        final = await stream.get_final_message()
+    assert final.stop_reason == "model_context_window_exceeded"
+    assert [b.input for b in final.content if b.type == "tool_use"] == [{"steps": ["a"]}]
+
+
+async def test_batch_entries_follow_the_rules_and_cancel(strict: FakeAnthropic, sdk: anthropic.AsyncAnthropic) -> None:
+    strict.responder = lambda body: Reply.text("ok")
+    ask: list[Any] = [{"role": "user", "content": "q"}]
+    params = {"max_tokens": 100, "messages": ask}
+    requests: list[Any] = [
+        {"custom_id": "fine", "params": {"model": "claude-sonnet-5-5", **params}},
+        {"custom_id": "forced", "params": {"model": "claude-opus-5-5", **params, "tool_choice": {"type": "any"}}},
+        {"custom_id": "temp", "params": {"model": "claude-haiku-4-5", **params, "temperature": 0.5}},
+        {"custom_id": "nomodel", "params": {"model": "claude-test-1", **params}},
+        {"custom_id": "prefill", "params": {"model": "claude-sonnet-5-5", "max_tokens": 100,
+                                            "messages": [*ask, {"role": "assistant", "content": "{"}]}},
+    ]
+    strict.script(Reply.text("scripted"))
+    batch = await sdk.messages.batches.retrieve((await sdk.messages.batches.create(requests=requests)).id)
+    assert batch.processing_status == "ended"
+    counts = batch.request_counts
+    assert (counts.succeeded, counts.errored) == (1, 4)
+    results = {r.custom_id: r.result async for r in await sdk.messages.batches.results(batch.id)}
+    fine = results["fine"]
+    assert fine.type == "succeeded" and fine.message.content[0].type == "text"
+    assert fine.message.content[0].text == "scripted" and fine.message.stop_details is None
+    errors = {cid: (r.error.error.type, r.error.error.message) for cid, r in results.items() if r.type == "errored"}
+    assert errors == {"forced": ("invalid_request_error", FORCED_TOOL),
+                      "temp": ("invalid_request_error", "temperature: Extra inputs are not permitted"),
+                      "nomodel": ("not_found_error", "model: claude-test-1"),
+                      "prefill": ("invalid_request_error", PREFILL)}
+    assert strict.remaining() == 0 and len(strict.usage_log) == 1  # refused entries are not billed
+    # the batch's own anthropic-version decides the sampling rule
+    old = await sdk.messages.batches.create(requests=[requests[2]], extra_headers=OLD_API)
+    [line] = [r async for r in await sdk.messages.batches.results(
+        (await sdk.messages.batches.retrieve(old.id)).id)]
+    assert line.result.type == "succeeded"
+
+    # cancel: entries already sent to the model finish, the rest are canceled
+    strict.batch_delay = None
+    three: Any = [{"custom_id": f"c{i}", "params": {"model": "claude-sonnet-5-5", **params}} for i in range(3)]
+    b = await sdk.messages.batches.create(requests=three)
+    strict.run_entries(b.id, 1)
+    assert (await sdk.messages.batches.retrieve(b.id)).request_counts.succeeded == 1
+    assert strict.cancels == []
+    canceling = await sdk.messages.batches.cancel(b.id)
+    assert canceling.processing_status == "canceling" and canceling.cancel_initiated_at is not None
+    assert strict.cancels == [b.id] and strict.batches[b.id].processing_status == "canceling"
+    ended = await sdk.messages.batches.retrieve(b.id)
+    assert ended.processing_status == "ended" == strict.batches[b.id].processing_status
+    assert (ended.request_counts.succeeded, ended.request_counts.canceled, ended.request_counts.processing) == (1, 2, 0)
+    assert strict.batches[b.id].counts()["canceled"] == 2
+    assert [(r.custom_id, r.result.type) async for r in await sdk.messages.batches.results(b.id)] == [
+        ("c0", "succeeded"), ("c1", "canceled"), ("c2", "canceled")]
+    await sdk.messages.batches.cancel(b.id)  # a cancel of an ended batch changes nothing, and is recorded
+    assert strict.cancels == [b.id, b.id] and (await sdk.messages.batches.retrieve(b.id)).request_counts.canceled == 2

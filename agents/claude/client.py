@@ -20,17 +20,22 @@ caller cancels its HTTP request (asyncio cancellation closes the stream).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
+import time
 from collections.abc import Mapping
 from typing import Any, Literal
 
 import anthropic
+import httpx2
 import msgspec
 from anthropic.types import Message
 
 from reverie.protocol import ReverieError, Usage
+
+from .models import API_VERSION, SAMPLING_API, ModelRules, ThinkingType, rules_for
 
 __all__ = ["DEFAULT_PRICES", "Claude", "ClaudeFatal", "ClaudeOptions", "ClaudeUnavailable", "Price", "client_kwargs",
            "check_options", "cost_of"]
@@ -39,28 +44,51 @@ log = logging.getLogger("reverie.claude")
 
 
 class Price(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """USD per million tokens. Cache writes (5-minute TTL) cost 1.25x input, cache reads 0.1x
-    input, and the Message Batches API halves everything: Anthropic's published rules."""
+    """USD per million tokens. Unset cache rates follow Anthropic's general multipliers (5-minute
+    writes 1.25x input, 1-hour writes 2x, reads 0.1x); the built-in table sets every model's own,
+    because several differ (reads are 0.05x on Opus 5.5 and Sonnet 5.5, 0.025x on Fable 5.1/5.2).
+    The Message Batches API halves everything. `long_prompt_tokens`: a request whose prompt
+    (input + cache reads + cache writes) is longer pays every rate times `long_prompt_factor`
+    (Haiku 5.5: over 100,000 tokens, 5x)."""
 
     input: float
     output: float
     cache_write: float | None = None
+    cache_write_1h: float | None = None
     cache_read: float | None = None
     batch_discount: float = 0.5
+    long_prompt_tokens: int | None = None
+    long_prompt_factor: float = 1.0
+
+
+def _p(input: float, output: float, write: float, write_1h: float, read: float, **kw: Any) -> Price:
+    return Price(input=input, output=output, cache_write=write, cache_write_1h=write_1h, cache_read=read, **kw)
 
 
 DEFAULT_PRICES: dict[str, Price] = {
-    "claude-fable-5-1": Price(input=10.0, output=50.0),
-    "claude-opus-5-5": Price(input=4.0, output=20.0),
-    "claude-opus-5": Price(input=5.0, output=25.0),
-    "claude-sonnet-5-5": Price(input=2.0, output=10.0),
-    "claude-sonnet-5": Price(input=2.0, output=10.0),
-    "claude-opus-4-5": Price(input=5.0, output=25.0),
-    "claude-sonnet-4-5": Price(input=3.0, output=15.0),
-    "claude-haiku-4-5": Price(input=1.0, output=5.0),
+    # platform.claude.com/docs pricing and model pages, read 2026-12 (Fable/Mythos 5.2 cache rates:
+    # 0.025x input, as Fable 5.1); Claude Mythos Preview has no public price
+    "claude-fable-5-2": _p(8.0, 40.0, 10.0, 16.0, 0.20),
+    "claude-mythos-5-2": _p(8.0, 40.0, 10.0, 16.0, 0.20),
+    "claude-fable-5-1": _p(10.0, 50.0, 12.5, 20.0, 0.25),
+    "claude-mythos-5-1": _p(10.0, 50.0, 12.5, 20.0, 0.25),
+    "claude-fable-5": _p(10.0, 50.0, 12.5, 20.0, 1.0),
+    "claude-mythos-5": _p(10.0, 50.0, 12.5, 20.0, 1.0),
+    "claude-opus-5-5": _p(4.0, 20.0, 5.0, 8.0, 0.20),
+    "claude-opus-5": _p(5.0, 25.0, 6.25, 10.0, 0.50),
+    "claude-sonnet-5-5": _p(2.0, 10.0, 2.5, 4.0, 0.10),
+    "claude-sonnet-5": _p(2.0, 10.0, 2.5, 4.0, 0.20),
+    "claude-haiku-5-5": _p(0.10, 0.50, 0.125, 0.20, 0.01, long_prompt_tokens=100_000, long_prompt_factor=5.0),
+    "claude-opus-4-8": _p(5.0, 25.0, 6.25, 10.0, 0.50),
+    "claude-opus-4-7": _p(5.0, 25.0, 6.25, 10.0, 0.50),
+    "claude-opus-4-6": _p(5.0, 25.0, 6.25, 10.0, 0.50),
+    "claude-opus-4-5": _p(5.0, 25.0, 6.25, 10.0, 0.50),
+    "claude-sonnet-4-6": _p(3.0, 15.0, 3.75, 6.0, 0.30),
+    "claude-sonnet-4-5": _p(3.0, 15.0, 3.75, 6.0, 0.30),
+    "claude-haiku-4-5": _p(1.0, 5.0, 1.25, 2.0, 0.10),
 }
-"""Matched by prefix of the model id (`claude-sonnet-4-5-20250929` is `claude-sonnet-4-5`);
-`prices` in the deploy config adds to and overrides these."""
+"""Matched by the longest model id the model starts with (`claude-haiku-4-5-20251001` is
+`claude-haiku-4-5`); `prices` in the deploy config adds to and overrides these."""
 
 
 class ClaudeOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -73,9 +101,13 @@ class ClaudeOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     refine_effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
     """Effort from round 2 on; None keeps `effort`."""
     temperature: float | None = None
-    """Only for models that still take one (the current ones fix it); sent in the request body."""
+    """Only where the API takes one: never under API version 2026-10-21 (the installed SDK's), and
+    never on the 4.7+ and 5.x models; anywhere else a config error names the field."""
     thinking: Literal["off", "enabled", "adaptive"] = "off"
-    """`enabled` = extended thinking with `thinking_budget` tokens; `adaptive` lets the model decide."""
+    """`off`: sent as the model's way to turn thinking off (`disabled`; Sonnet 5.5 `between_tools`);
+    on models that always think (Fable 5.x, Opus 5.5) it cannot be off, which the log says once.
+    `enabled` = extended thinking with `thinking_budget` tokens (the 4.5 and 4.6 models only);
+    `adaptive` lets the model decide how much to think (`effort` steers it)."""
     thinking_budget: int = 2048
     refine_temperature: float | None = None
     """Temperature from round 2 on (refinement usually wants less randomness); None keeps `temperature`."""
@@ -85,8 +117,15 @@ class ClaudeOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_retries: int = 4
     """The SDK's retries of connection errors, 429 and 5xx."""
     overloaded_retries: int = 4
+    """Our retries of an `overloaded_error` event inside a 200 stream (the SDK retries HTTP 529 itself)."""
     overloaded_backoff: float = 1.0
     """First delay (seconds) before retrying an overloaded stream; doubles per attempt."""
+    outage_limit: float = 8 * 3600.0
+    """Seconds a call keeps waiting through an API outage (every retry failed) before its task
+    ends `failed` with the API's last message; the task's own time budget bounds it too."""
+    outage_backoff: float = 5.0
+    """First wait (seconds) of an outage; doubles per failed call, up to `outage_max_delay`."""
+    outage_max_delay: float = 300.0
     concurrency: int = 8
     """Requests in flight per model in this process."""
     mode: Literal["sync", "batch"] = "sync"
@@ -117,9 +156,28 @@ class ClaudeFatal(ReverieError):
     fails at once with this message."""
 
 
+class ClaudeConfigError(ClaudeFatal):
+    """An option the model (or the API version the SDK speaks) refuses; `field` names it."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+        self.detail = detail
+
+
+class ClaudeOutage(ClaudeFatal):
+    """Claude stayed unavailable past `outage_limit` or the task's time budget: the task ends
+    `failed` with the API's last message."""
+
+
 class ClaudeUnavailable(Exception):
-    """Claude did not answer after every retry. Deliberately not a `ReverieError`: the task is
-    redelivered later instead of failing."""
+    """One call failed after every retry (connection lost, 5xx, 529, a long `retry-after`).
+    Not a `ReverieError`: `Claude.create` waits it out (the outage policy); `retry_after` is the
+    server's word on when to come back, if it gave one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def _key_hint(options: ClaudeOptions) -> str:
@@ -128,15 +186,60 @@ def _key_hint(options: ClaudeOptions) -> str:
 
 
 def check_options(options: ClaudeOptions) -> None:
-    """Config-time checks: a missing key is a one-line error at `reverie up`, not a traceback."""
+    """Config-time checks, so a request the API would refuse is a config error at `reverie up`
+    naming the field (`ClaudeConfigError`), not a 400 in round 2. A missing key is one line too."""
     if not os.environ.get(options.api_key_env):
         raise ClaudeFatal(f"{options.api_key_env} is not set: {_key_hint(options)}")
-    if options.max_tokens < 1 or options.concurrency < 1 or options.timeout <= 0:
-        raise ClaudeFatal("max_tokens, concurrency and timeout must be positive")
+    for name in ("max_tokens", "concurrency", "timeout"):
+        if getattr(options, name) <= 0:
+            raise ClaudeConfigError(name, "must be positive")
     if options.memory_tool and options.mode == "batch":
-        raise ClaudeFatal("memory_tool needs mode = \"sync\": a batch cannot run a tool loop")
-    if options.thinking == "enabled" and not 1024 <= options.thinking_budget < options.max_tokens:
-        raise ClaudeFatal(f"thinking_budget must be at least 1024 and below max_tokens ({options.max_tokens})")
+        raise ClaudeConfigError("memory_tool", "needs mode = \"sync\": a batch cannot run a tool loop")
+    rules = rules_for(options.model)
+    for name in ("temperature", "refine_temperature"):
+        if getattr(options, name) is None:
+            continue
+        if not SAMPLING_API:
+            raise ClaudeConfigError(name, f"Messages API version {API_VERSION} (the one the installed anthropic "
+                                          f"SDK speaks) takes no sampling parameters; use effort instead")
+        if not rules.sampling:
+            raise ClaudeConfigError(name, f"{options.model} takes no temperature; use effort instead")
+    wanted = _THINKING_TYPE[options.thinking]
+    if wanted is not None and wanted not in rules.thinking:
+        raise ClaudeConfigError("thinking", f"{options.model} does not accept thinking = \"{options.thinking}\" "
+                                            f"(it takes {_accepted_thinking(rules)})")
+    if options.thinking == "enabled":
+        if options.thinking_budget < 1024:
+            raise ClaudeConfigError("thinking_budget", "must be at least 1024")
+        for name in ("max_tokens", "refine_max_tokens"):
+            limit = getattr(options, name)
+            if limit is not None and limit <= options.thinking_budget:
+                raise ClaudeConfigError(name, f"must be above thinking_budget ({options.thinking_budget}): "
+                                              f"thinking counts toward it")
+    for name in ("effort", "refine_effort"):
+        effort = getattr(options, name)
+        if effort is None:
+            continue
+        if not rules.efforts:
+            raise ClaudeConfigError(name, f"{options.model} takes no effort parameter")
+        if effort not in rules.efforts:
+            raise ClaudeConfigError(name, f"{options.model} takes effort {', '.join(rules.efforts)}, not {effort}")
+        if options.thinking == "off" and rules.off is not None and effort not in rules.off_efforts:
+            raise ClaudeConfigError(name, f"{options.model} needs thinking on at effort {effort}: set thinking = "
+                                          f"\"adaptive\" or effort at most {rules.off_efforts[-1]}")
+    if options.thinking == "off" and rules.off is None and options.model not in _said_always_on:
+        _said_always_on.add(options.model)
+        log.warning("thinking = \"off\": %s always thinks (adaptive) and cannot turn it off; effort = \"low\" "
+                    "keeps it short", options.model)
+
+
+_THINKING_TYPE: dict[str, ThinkingType | None] = {"off": None, "enabled": "enabled", "adaptive": "adaptive"}
+_said_always_on: set[str] = set()
+
+
+def _accepted_thinking(rules: ModelRules) -> str:
+    names = {"enabled": "enabled", "adaptive": "adaptive", "disabled": "off", "between_tools": "off"}
+    return " or ".join(sorted({f'"{names[t]}"' for t in rules.thinking}))
 
 
 def price_of(options: ClaudeOptions) -> Price | None:
@@ -146,14 +249,22 @@ def price_of(options: ClaudeOptions) -> Price | None:
 
 
 def cost_of(usage: Any, price: Price | None, *, batched: bool) -> float | None:
-    """USD for one response's `usage` (an SDK `Usage` or anything with its four token fields)."""
+    """USD for one response's `usage` (an SDK `Usage` or anything with its token fields; a
+    `cache_creation` breakdown prices 1-hour writes at their own rate)."""
     if price is None:
         return None
     write = price.cache_write if price.cache_write is not None else price.input * 1.25
+    write_1h = price.cache_write_1h if price.cache_write_1h is not None else price.input * 2.0
     read = price.cache_read if price.cache_read is not None else price.input * 0.1
-    total = ((usage.input_tokens or 0) * price.input + (usage.output_tokens or 0) * price.output
-             + (getattr(usage, "cache_creation_input_tokens", 0) or 0) * write
-             + (getattr(usage, "cache_read_input_tokens", 0) or 0) * read) / 1e6
+    fresh, out = usage.input_tokens or 0, usage.output_tokens or 0
+    written = getattr(usage, "cache_creation_input_tokens", 0) or 0
+    cached = getattr(usage, "cache_read_input_tokens", 0) or 0
+    split = getattr(usage, "cache_creation", None)
+    hour = min((getattr(split, "ephemeral_1h_input_tokens", 0) or 0) if split is not None else 0, written)
+    total = (fresh * price.input + out * price.output + (written - hour) * write + hour * write_1h
+             + cached * read) / 1e6
+    if price.long_prompt_tokens is not None and fresh + written + cached > price.long_prompt_tokens:
+        total *= price.long_prompt_factor
     return total * (price.batch_discount if batched else 1.0)
 
 
@@ -169,35 +280,73 @@ def _semaphore(model: str, limit: int) -> asyncio.Semaphore:
     return sem
 
 
-_SPEND_CAP = ("Anthropic spend limit reached (429 enforced_spend_limit_reached): "
-              "access resumes next month or after a tier change; not retrying")
+SPEND_LIMITS = ("enforced_spend_limit_reached", "contract_spend_limit_reached")
+"""429s that only a new month or a new contract ends: the SDK would retry them like any 429."""
 
 
-async def _stop_spend_limit_retries(request: Any, call_next: Any) -> Any:
-    """The SDK retries every 429; one that says the spend cap is reached fails until next
-    month, so answer it at once (middleware exceptions propagate without retries)."""
-    response = await call_next(request)
-    if response.status_code == 429 and b"enforced_spend_limit_reached" in await response.read():
-        raise ClaudeFatal(_SPEND_CAP)
-    return response
+def _spend_limit(status: int, body: bytes) -> ClaudeFatal | None:
+    if status != 429:
+        return None
+    try:
+        error = json.loads(body).get("error") or {}
+        code = (error.get("details") or {}).get("error_code")
+    except (ValueError, AttributeError):
+        return None
+    if code not in SPEND_LIMITS:
+        return None
+    return ClaudeFatal(f"Anthropic spend limit reached (429 {code}): {error.get('message', '')}; not retrying")
 
 
-def _stop_spend_limit_retries_sync(request: Any, call_next: Any) -> Any:
-    response = call_next(request)
-    if response.status_code == 429 and b"enforced_spend_limit_reached" in response.read():
-        raise ClaudeFatal(_SPEND_CAP)
-    return response
+def _retry_after(headers: Any) -> float | None:
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        try:
+            return float(headers.get(name)) / scale
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+class _Guard:
+    """SDK middleware, run on every HTTP attempt inside the SDK's retry loop. A spend limit
+    stops the retries at once (middleware exceptions propagate without retries); a
+    `retry-after` longer than `patience` (the request timeout) is not slept through by the SDK
+    but handed to the outage policy, which honours it only within the task's budget."""
+
+    def __init__(self, patience: float) -> None:
+        self.patience = patience
+
+    def _check(self, response: Any, body: bytes) -> None:
+        fatal = _spend_limit(response.status_code, body)
+        if fatal is not None:
+            raise fatal
+        wait = _retry_after(response.headers)
+        if response.status_code in (408, 409, 429) or response.status_code >= 500:
+            if wait is not None and wait > self.patience:
+                raise ClaudeUnavailable(f"HTTP {response.status_code}: retry after {wait:g}s", retry_after=wait)
+
+    async def handle_async(self, request: Any, call_next: Any) -> Any:
+        response = await call_next(request)
+        if not response.http_response.is_success:
+            self._check(response, await response.read())
+        return response
+
+    def handle_sync(self, request: Any, call_next: Any) -> Any:
+        response = call_next(request)
+        if not response.http_response.is_success:
+            self._check(response, response.read())
+        return response
 
 
 def client_kwargs(options: ClaudeOptions, *, api_key: str | None = None, sync: bool = False) -> dict[str, Any]:
     """What every reverie Anthropic client is built with: the key from `api_key_env`, the
-    base URL, timeout and retries of the options, and the spend-limit guard."""
+    base URL, timeout and retries of the options, and the guard middleware."""
     key = api_key or os.environ.get(options.api_key_env)
     if not key:
         raise ClaudeFatal(f"{options.api_key_env} is not set: {_key_hint(options)}")
+    guard = _Guard(options.timeout)
     return {"api_key": key, "base_url": options.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
             "timeout": options.timeout, "max_retries": options.max_retries,
-            "middleware": [_stop_spend_limit_retries_sync if sync else _stop_spend_limit_retries]}
+            "middleware": [guard.handle_sync if sync else guard.handle_async]}
 
 
 def fatal_error(exc: anthropic.APIStatusError, options: ClaudeOptions) -> ClaudeFatal | None:
@@ -210,8 +359,8 @@ def fatal_error(exc: anthropic.APIStatusError, options: ClaudeOptions) -> Claude
         return ClaudeFatal(f"the API key may not use this (403 permission_error): {message}")
     if status == 402 or exc.type == "billing_error":
         return ClaudeFatal(f"Anthropic billing error ({status}): {message}")
-    if status == 429 and exc.error_code == "enforced_spend_limit_reached":
-        return ClaudeFatal(f"Anthropic spend limit reached (429): {message}")
+    if status == 429 and exc.error_code in SPEND_LIMITS:
+        return ClaudeFatal(f"Anthropic spend limit reached (429 {exc.error_code}): {message}")
     if status == 400:
         lowered = message.lower()
         if "usage limits" in lowered or "credit balance" in lowered or "spend limit" in lowered:
@@ -222,75 +371,132 @@ def fatal_error(exc: anthropic.APIStatusError, options: ClaudeOptions) -> Claude
     return None
 
 
-def _sdk_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
-    """This SDK's `messages.stream` has no `temperature` argument (newer models fix it); the
-    API still takes one for models that do, so it travels in the body."""
-    kwargs = dict(params)
-    if "temperature" in kwargs:
-        kwargs["extra_body"] = {**kwargs.get("extra_body", {}), "temperature": kwargs.pop("temperature")}
-    return kwargs
-
-
-def _overloaded(exc: anthropic.APIStatusError) -> bool:
-    return exc.type == "overloaded_error" or exc.status_code == 529
+def _in_stream(exc: anthropic.APIStatusError) -> bool:
+    """An `error` event inside a 200 stream (the SDK raises it from the 200 response and never
+    retries it), as opposed to an HTTP error status, which the SDK has already retried."""
+    return exc.response.status_code == 200
 
 
 class Claude:
     """A client for one component. `create` streams a message (so long outputs never hit the
     non-streaming limit) and returns it with its `Usage`; `submit_batch`/`poll_batch` run
-    the Message Batches API."""
+    the Message Batches API. Use it as `async with Claude(options) as claude:`."""
 
     def __init__(self, options: ClaudeOptions, *, api_key: str | None = None) -> None:
         self.options = options
+        self.rules = rules_for(options.model)
         self.price = price_of(options)
+        if self.price is None:
+            _say_unpriced(options.model)
         self.client = anthropic.AsyncAnthropic(**client_kwargs(options, api_key=api_key))
+
+    async def __aenter__(self) -> Claude:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     async def close(self) -> None:
         await self.client.close()
 
     def usage(self, usage: Any, *, batched: bool) -> Usage:
-        return Usage(input_tokens=usage.input_tokens or 0, output_tokens=usage.output_tokens or 0,
-                     cache_creation_input_tokens=getattr(usage, "cache_creation_input_tokens", 0) or 0,
-                     cache_read_input_tokens=getattr(usage, "cache_read_input_tokens", 0) or 0,
-                     requests=1, batched=int(batched), cost_usd=cost_of(usage, self.price, batched=batched))
+        return usage_of(usage, self.price, self.options.model, batched=batched)
+
+    # ------------------------------------------------------------------ requests by the model's rules
 
     def params(self, *, refining: bool, **request: Any) -> dict[str, Any]:
-        """Request parameters with the configured model, token limit, temperature, thinking."""
-        o = self.options
+        """Request parameters with the configured model, token limit, thinking, effort (and a
+        temperature only where `check_options` let one through)."""
+        o, rules = self.options, self.rules
         params: dict[str, Any] = {"model": o.model, "max_tokens": (o.refine_max_tokens or o.max_tokens)
                                   if refining else o.max_tokens}
         temperature = o.refine_temperature if refining and o.refine_temperature is not None else o.temperature
-        if o.thinking == "enabled":
-            params["thinking"] = {"type": "enabled", "budget_tokens": o.thinking_budget}
-        elif o.thinking == "adaptive":
-            params["thinking"] = {"type": "adaptive"}
-        elif temperature is not None:  # the API refuses a temperature other than 1 with thinking
+        thinking = self.thinking()
+        if thinking is not None:
+            params["thinking"] = thinking
+        if temperature is not None and SAMPLING_API and rules.sampling and not self.thinks:
             params["temperature"] = temperature
         effort = o.refine_effort if refining and o.refine_effort is not None else o.effort
-        if effort is not None:
+        if effort is not None and rules.efforts:
             params["output_config"] = {"effort": effort}
         return params | request
 
-    async def create(self, params: Mapping[str, Any]) -> tuple[Message, Usage]:
+    def thinking(self) -> dict[str, Any] | None:
+        """The `thinking` parameter: None sends none (the model's default)."""
+        o, rules = self.options, self.rules
+        if o.thinking == "enabled":
+            return {"type": "enabled", "budget_tokens": o.thinking_budget}
+        if o.thinking == "adaptive":
+            return {"type": "adaptive"}
+        return {"type": rules.off} if rules.off is not None else None
+
+    @property
+    def thinks(self) -> bool:
+        """Does a request of these options think (so no forced tool choice, no temperature)?"""
+        if self.options.thinking != "off":
+            return True
+        return self.rules.off is None
+
+    def tool_choice(self, name: str) -> dict[str, Any] | None:
+        """Force `name` where the model allows it; None where it does not (ask with `auto` and
+        say in the prompt that the tool must be called)."""
+        if self.rules.forced_tool_choice and not self.thinks:
+            return {"type": "tool", "name": name}
+        return None
+
+    async def create(self, params: Mapping[str, Any], *, deadline: float | None = None) -> tuple[Message, Usage]:
+        """One model call. The SDK retries each HTTP request (`max_retries`); an overloaded
+        stream is retried here (`overloaded_retries`); a call that still fails is an outage,
+        waited out with growing delays (`outage_backoff` doubling to `outage_max_delay`) for
+        up to `outage_limit` seconds and never past `deadline` (monotonic), then
+        `ClaudeOutage` with the API's last message."""
+        o = self.options
+        began = time.monotonic()
+        delay = o.outage_backoff
+        calls = 0
+        while True:
+            try:
+                return await self._call(params)
+            except ClaudeUnavailable as exc:
+                calls += 1
+                now = time.monotonic()
+                wait = min(max(delay, exc.retry_after or 0.0), max(o.outage_max_delay, exc.retry_after or 0.0))
+                if now + wait - began > o.outage_limit or (deadline is not None and now + wait > deadline):
+                    bound = "the task's time budget" if deadline is not None and now + wait > deadline \
+                        else f"outage_limit ({o.outage_limit:g}s)"
+                    raise ClaudeOutage(f"Claude unavailable for {now - began:.0f}s over {calls} call(s), giving up "
+                                       f"within {bound}; last: {exc}") from None
+                log.warning("Claude unavailable (%s); call %d, trying again in %.1fs", exc, calls, wait)
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, o.outage_max_delay)
+
+    async def _call(self, params: Mapping[str, Any]) -> tuple[Message, Usage]:
         attempts = self.options.overloaded_retries + 1
         for attempt in range(attempts):
             try:
                 async with _semaphore(self.options.model, self.options.concurrency):
                     async with self.client.messages.stream(**_sdk_kwargs(params)) as stream:
                         message = await stream.get_final_message()
+                if message.stop_reason is None:  # the stream ended without message_delta: a dropped connection
+                    raise ClaudeUnavailable("the connection dropped mid-stream (no stop_reason: the answer is incomplete)")
                 return message, self.usage(message.usage, batched=False)
             except anthropic.APIStatusError as exc:
                 fatal = fatal_error(exc, self.options)
                 if fatal is not None:
                     raise fatal from None
-                if not _overloaded(exc) or attempt + 1 == attempts:
-                    raise ClaudeUnavailable(f"Claude failed after {attempt + 1} attempt(s): {exc}") from exc
+                if not _in_stream(exc) or exc.type != "overloaded_error":
+                    raise ClaudeUnavailable(f"{exc.status_code} {exc.type or 'error'}: {exc.api_message or exc}",
+                                            retry_after=_retry_after(exc.response.headers)) from exc
+                if attempt + 1 == attempts:
+                    raise ClaudeUnavailable(f"overloaded mid-stream {attempts} times: {exc.api_message}") from exc
                 delay = self.options.overloaded_backoff * 2 ** attempt * (0.5 + random.random() / 2)
                 log.warning("Claude overloaded mid-stream (attempt %d of %d); retrying in %.1fs",
                             attempt + 1, attempts, delay)
                 await asyncio.sleep(delay)
             except (anthropic.APIConnectionError, anthropic.APIResponseValidationError) as exc:
                 raise ClaudeUnavailable(f"Claude unreachable after the SDK's retries: {exc}") from exc
+            except httpx2.TransportError as exc:  # the connection dropped while the stream was read
+                raise ClaudeUnavailable(f"the connection dropped mid-stream: {type(exc).__name__}: {exc}") from exc
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ Message Batches
@@ -306,22 +512,35 @@ class Claude:
             raise ClaudeUnavailable(f"creating a batch failed: {exc}") from exc
         return batch.id
 
-    async def poll_batch(self, batch_id: str) -> dict[str, tuple[Message, Usage] | str] | None:
+    async def cancel_batch(self, batch_id: str) -> None:
+        """Ask the API to cancel a batch we no longer wait for, so it is not billed on; a batch
+        that has ended (or is gone) needs nothing."""
+        try:
+            await self.client.messages.batches.cancel(batch_id)
+        except anthropic.APIStatusError as exc:
+            if exc.status_code not in (404, 409):
+                log.warning("cancelling batch %s failed: %s", batch_id, exc)
+        except anthropic.APIConnectionError as exc:
+            log.warning("cancelling batch %s failed: %s", batch_id, exc)
+
+    async def poll_batch(self, batch_id: str) -> dict[str, tuple[Message, Usage] | BatchMiss] | None:
         """None while the batch runs; once it ended, per custom_id either the message with its
-        usage (at the batch price) or why the entry has none (`errored: …`, `expired`, `canceled`)."""
+        usage (at the batch price) or why the entry has none."""
         try:
             batch = await self.client.messages.batches.retrieve(batch_id)
             if batch.processing_status != "ended":
                 return None
-            out: dict[str, tuple[Message, Usage] | str] = {}
+            out: dict[str, tuple[Message, Usage] | BatchMiss] = {}
             async for entry in await self.client.messages.batches.results(batch_id):
                 result = entry.result
                 if result.type == "succeeded":
                     out[entry.custom_id] = (result.message, self.usage(result.message.usage, batched=True))
                 elif result.type == "errored":
-                    out[entry.custom_id] = f"errored: {result.error.error.message}"
-                else:
-                    out[entry.custom_id] = result.type
+                    error = result.error.error
+                    out[entry.custom_id] = BatchMiss("errored", f"{error.type}: {error.message}",
+                                                     fatal=error.type == "invalid_request_error")
+                else:  # canceled (by us or by the operator) or expired
+                    out[entry.custom_id] = BatchMiss(result.type, result.type, fatal=result.type == "canceled")
             return out
         except anthropic.APIStatusError as exc:
             if exc.status_code == 404:
@@ -329,3 +548,39 @@ class Claude:
             raise fatal_error(exc, self.options) or ClaudeUnavailable(f"polling batch {batch_id}: {exc}") from exc
         except anthropic.APIConnectionError as exc:
             raise ClaudeUnavailable(f"polling batch {batch_id}: {exc}") from exc
+
+
+class BatchMiss(msgspec.Struct, frozen=True):
+    """A batch entry without a message. `fatal`: sending it again cannot help (an invalid
+    request must be fixed first; an entry the operator cancelled stays cancelled)."""
+
+    kind: str
+    detail: str
+    fatal: bool = False
+
+
+def usage_of(usage: Any, price: Price | None, model: str, *, batched: bool) -> Usage:
+    """Our `Usage` of one response's SDK usage, priced (`unpriced` names a model without a price)."""
+    return Usage(input_tokens=usage.input_tokens or 0, output_tokens=usage.output_tokens or 0,
+                 cache_creation_input_tokens=getattr(usage, "cache_creation_input_tokens", 0) or 0,
+                 cache_read_input_tokens=getattr(usage, "cache_read_input_tokens", 0) or 0,
+                 requests=1, batched=int(batched), cost_usd=cost_of(usage, price, batched=batched) or 0.0,
+                 unpriced=() if price is not None else (model,))
+
+
+_said_unpriced: set[str] = set()
+
+
+def _say_unpriced(model: str) -> None:
+    if model not in _said_unpriced:
+        _said_unpriced.add(model)
+        log.warning("no price for model %s: costs are not reported (add it under `prices` in the config)", model)
+
+
+def _sdk_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
+    """This SDK's `messages.stream` has no `temperature` argument; under an API version that
+    takes one (for a model that does), it travels in the body."""
+    kwargs = dict(params)
+    if "temperature" in kwargs:
+        kwargs["extra_body"] = {**kwargs.get("extra_body", {}), "temperature": kwargs.pop("temperature")}
+    return kwargs

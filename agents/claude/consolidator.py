@@ -20,7 +20,9 @@ import msgspec
 from reverie.runtime.consolidation import DreamUsage, Plan
 from reverie.runtime.memory import Lesson
 
-from .client import ClaudeFatal, ClaudeOptions, ClaudeUnavailable, client_kwargs, fatal_error
+from .client import ClaudeFatal, ClaudeOptions, ClaudeUnavailable, client_kwargs, fatal_error, price_of, usage_of
+from .models import rules_for
+from .stops import unusable_stop
 
 __all__ = ["ClaudeConsolidator", "PLAN_TOOL"]
 
@@ -75,17 +77,28 @@ class ClaudeConsolidator:
 
     def __init__(self, options: ClaudeOptions, *, api_key: str | None = None) -> None:
         self.options = options
+        self.rules = rules_for(options.model)
+        self.price = price_of(options)
         self.client = anthropic.Anthropic(**client_kwargs(options, api_key=api_key, sync=True))
 
-    def plan(self, lessons: Sequence[Lesson], instructions: str, usage: DreamUsage) -> Plan:
+    def request(self, lessons: Sequence[Lesson], instructions: str) -> dict[str, Any]:
+        """Forced onto the plan tool where the model allows it; else asked in words (`auto`)."""
         system = SYSTEM_PROMPT + (f"\n\nInstructions for this dream:\n{instructions}" if instructions else "")
+        params: dict[str, Any] = {
+            "model": self.options.model, "max_tokens": self.options.max_tokens,
+            "system": [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
+            "tools": [PLAN_TOOL], "messages": [{"role": "user", "content": render_lessons(lessons)}]}
+        if self.rules.off is not None:  # planning wants no long deliberation: thinking off where it can be
+            params["thinking"] = {"type": self.rules.off}
+            if self.rules.forced_tool_choice:
+                params["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
+        if "tool_choice" not in params:
+            params["messages"][0]["content"] += f"\n\nAnswer with one call of the {TOOL_NAME} tool and nothing else."
+        return params
+
+    def plan(self, lessons: Sequence[Lesson], instructions: str, usage: DreamUsage) -> Plan:
         try:
-            params: dict[str, Any] = {
-                "model": self.options.model, "max_tokens": self.options.max_tokens,
-                "system": [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
-                "tools": [PLAN_TOOL], "tool_choice": {"type": "tool", "name": TOOL_NAME},
-                "messages": [{"role": "user", "content": render_lessons(lessons)}]}
-            message = self.client.messages.create(**params)
+            message = self.client.messages.create(**self.request(lessons, instructions))
         except anthropic.APIStatusError as exc:
             raise fatal_error(exc, self.options) or ClaudeUnavailable(f"consolidation: {exc}") from exc
         except anthropic.APIConnectionError as exc:
@@ -93,6 +106,11 @@ class ClaudeConsolidator:
         u = message.usage
         usage.input_tokens += (u.input_tokens or 0) + (u.cache_creation_input_tokens or 0) + (u.cache_read_input_tokens or 0)
         usage.output_tokens += u.output_tokens or 0
+        cost = usage_of(u, self.price, self.options.model, batched=False)
+        usage.cost_usd = None if self.price is None else (usage.cost_usd or 0.0) + (cost.cost_usd or 0.0)
+        stop = unusable_stop(message)
+        if stop is not None:
+            raise ClaudeFatal(f"consolidation: {stop[1]}")
         calls = [b for b in message.content if b.type == "tool_use" and b.name == TOOL_NAME]
         if not calls:
             raise ClaudeFatal("the consolidation answer called no consolidation_plan tool")

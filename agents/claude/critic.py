@@ -9,15 +9,18 @@ later round of the task) are judged against one cached prompt.
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
+from anthropic.types import Message
 
-from reverie.protocol import Candidate, Decision, Error, Reason, Verdict
+from reverie.protocol import Candidate, Decision, Error, Reason, Usage, Verdict
 from reverie.runtime import Agent, handler
 
 from ..planning import path_text
-from .client import Claude, ClaudeFatal, ClaudeOptions, ClaudeUnavailable, check_options
+from .client import Claude, ClaudeConfigError, ClaudeFatal, ClaudeOptions, check_options
+from .stops import unusable_stop
 
 __all__ = ["ClaudeCritic", "ClaudeCriticOptions", "VERDICT_TOOL"]
 
@@ -74,7 +77,13 @@ def numbered(rules: list[str]) -> str:
     return "\n".join(f"{i}. {rule}" for i, rule in enumerate(rules, 1)) or "(no rules given)"
 
 
-def build_request(options: ClaudeCriticOptions, cand: Candidate) -> dict[str, Any]:
+CALL_IT = f"Judge this candidate now: call the `{TOOL_NAME}` tool exactly once, and answer with nothing else."
+"""Where the model refuses a forced tool choice, the request asks in words instead."""
+
+
+def build_request(options: ClaudeCriticOptions, cand: Candidate, tool_choice: dict[str, Any] | None) -> dict[str, Any]:
+    """The judging request; `tool_choice` None (the model refuses forcing): `auto`, and the
+    candidate's block says the tool must be called."""
     system = (f"{SYSTEM_PROMPT}\n\nConstitution:\n{numbered(options.constitution)}"
               + (f"\n\n{options.instructions}" if options.instructions else ""))
     task = cand.task
@@ -83,31 +92,40 @@ def build_request(options: ClaudeCriticOptions, cand: Candidate) -> dict[str, An
                                  f"{json.dumps(task.input, sort_keys=True, indent=1, default=str)}",
          "cache_control": {"type": "ephemeral"}},
         {"type": "text", "text": f"Candidate {cand.id} (round {cand.round}, #{cand.index + 1}):\n"
-                                 f"steps: {path_text(cand.steps) or cand.text}\nrationale: {cand.rationale or '-'}"},
+                                 f"steps: {path_text(cand.steps) or cand.text}\nrationale: {cand.rationale or '-'}"
+                                 + ("" if tool_choice else f"\n\n{CALL_IT}")},
     ]
     request: dict[str, Any] = {
         "system": [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
         "tools": [VERDICT_TOOL], "messages": [{"role": "user", "content": content}]}
-    if options.thinking == "off":  # a forced tool choice is not allowed with extended thinking
-        request["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
+    if tool_choice is not None:
+        request["tool_choice"] = tool_choice
     return request
 
 
-def parse_verdict(message: Any, cand: Candidate, critic: str) -> Verdict | None:
-    """The verdict the model gave, or None when it gave none that fits the schema."""
-    for block in message.content:
-        if block.type == "tool_use" and block.name == TOOL_NAME:
-            try:
-                got = msgspec.convert(block.input, _VerdictInput)
-            except msgspec.ValidationError:
-                return None
-            decision = _DECISIONS[got.decision]
-            code = {"accept": "llm", "reject": "constitution", "harmful": "harmful"}[got.decision]
-            reasons = tuple(Reason(code=code, text=(f"rule {r.rule}: " if r.rule else "") + r.text,
-                                   ops=tuple(r.steps)) for r in got.reasons)
-            score = got.score if got.score is not None else (1.0 if decision is Decision.ACCEPT else 0.0)
-            return Verdict(candidate_id=cand.id, critic=critic, decision=decision, score=score, reasons=reasons)
-    return None
+def parse_verdict(message: Message, cand: Candidate, critic: str, usage: Usage | None = None) -> Verdict | Error:
+    """The verdict the model gave, or the `Error` that says why there is none: a refusal, an
+    answer cut off, no call, a call that does not fit the schema. Never a guess."""
+    stop = unusable_stop(message)
+    if stop is not None:
+        return Error(code=stop[0], message=stop[1], subject=cand.id, usage=usage)
+    calls = [b for b in message.content if b.type == "tool_use" and b.name == TOOL_NAME]
+    if not calls:
+        said = " ".join(b.text for b in message.content if b.type == "text")[:300]
+        return Error(code="judge_no_call", message=f"the model called no {TOOL_NAME} tool"
+                     + (f": {said}" if said else ""), subject=cand.id, usage=usage)
+    try:
+        got = msgspec.convert(calls[0].input, _VerdictInput)
+    except msgspec.ValidationError as exc:
+        return Error(code="judge_off_schema", message=f"the model's verdict does not fit the schema: {exc}",
+                     subject=cand.id, usage=usage)
+    decision = _DECISIONS[got.decision]
+    code = {"accept": "llm", "reject": "constitution", "harmful": "harmful"}[got.decision]
+    reasons = tuple(Reason(code=code, text=(f"rule {r.rule}: " if r.rule else "") + r.text,
+                           ops=tuple(r.steps)) for r in got.reasons)
+    score = got.score if got.score is not None else (1.0 if decision is Decision.ACCEPT else 0.0)
+    return Verdict(candidate_id=cand.id, critic=critic, decision=decision, score=score, reasons=reasons,
+                   usage=usage)
 
 
 class ClaudeCritic(Agent):
@@ -120,9 +138,9 @@ class ClaudeCritic(Agent):
     def check_options(cls, options: ClaudeCriticOptions) -> None:
         check_options(options)
         if not options.constitution:
-            raise ClaudeFatal("llm-critic needs a constitution: a list of rules in natural language")
+            raise ClaudeConfigError("constitution", "an llm-critic needs a list of rules in natural language")
         if options.mode != "sync":
-            raise ClaudeFatal("llm-critic answers while the dreamer waits: mode must be \"sync\"")
+            raise ClaudeConfigError("mode", "an llm-critic answers while the dreamer waits: mode must be \"sync\"")
 
     async def on_start(self) -> None:
         self.claude = Claude(self.options)
@@ -132,21 +150,22 @@ class ClaudeCritic(Agent):
 
     @handler("dream.*.cand", concurrency=16)
     async def judge(self, cand: Candidate) -> Verdict | Error:
-        """A failure to judge is an `Error` reply: the dreamer counts this critic as missing
-        (not accepting), never as a verdict it did not give."""
+        """A failure to judge is an `Error` reply carrying why (and what it cost): the dreamer
+        counts this critic as missing (not accepting) and shows the reason, never a verdict
+        it did not give. An outage is waited out no longer than one request `timeout`: the
+        dreamer asks again."""
+        request = build_request(self.options, cand, self.claude.tool_choice(TOOL_NAME))
         try:
-            message, usage = await self.claude.create(
-                self.claude.params(refining=False, **build_request(self.options, cand)))
-        except (ClaudeFatal, ClaudeUnavailable) as exc:
+            message, usage = await self.claude.create(self.claude.params(refining=False, **request),
+                                                      deadline=time.monotonic() + self.options.timeout)
+        except ClaudeFatal as exc:
             self.ctx.counters["judge.failed"] += 1
             return Error(code="judge_failed", message=str(exc), subject=cand.id)
         self.ctx.counters["llm.requests"] += 1
         self.ctx.counters["llm.input_tokens"] += usage.prompt_tokens
         self.ctx.counters["llm.cache_read_tokens"] += usage.cache_read_input_tokens
         self.ctx.counters["llm.output_tokens"] += usage.output_tokens
-        verdict = parse_verdict(message, cand, self.ctx.name)
-        if verdict is None:
-            self.ctx.counters["judge.off_schema"] += 1
-            return Error(code="judge_off_schema", message="the model gave no verdict that fits the schema",
-                         subject=cand.id)
-        return verdict
+        reply = parse_verdict(message, cand, self.ctx.name, usage)
+        if isinstance(reply, Error):
+            self.ctx.counters[f"judge.{reply.code}"] += 1
+        return reply

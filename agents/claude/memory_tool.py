@@ -51,7 +51,11 @@ class MemoryTool(BetaAsyncAbstractMemoryTool):
 
     def __init__(self, memory: Memory, *, author: str, root: str = "/",
                  read_only_prefixes: tuple[str, ...] = READ_ONLY_PREFIXES,
-                 max_file_bytes: int = 256 * 1024) -> None:
+                 max_file_bytes: int = 256 * 1024, runtime_view: str | None = None) -> None:
+        """`root`: where Claude's `/memories` lives in the memory. `runtime_view` (with a root of
+        Claude's own, say "/claude/"): the name under `/memories` at which the runtime's records
+        (the read-only namespaces) are shown, read-only, so Claude's natural names
+        (`/memories/tasks/todo.md`) never collide with them."""
         super().__init__()
         if not author:
             raise ValueError("author names who writes, e.g. 'claude:claude-sonnet-4-5'")
@@ -63,6 +67,9 @@ class MemoryTool(BetaAsyncAbstractMemoryTool):
         self.root = "/" + "".join(p + "/" for p in parts)
         self.read_only = tuple(p if p.endswith("/") else p + "/" for p in read_only_prefixes)
         self.max_file_bytes = max_file_bytes
+        if runtime_view is not None and (not runtime_view or "/" in runtime_view or runtime_view in (".", "..")):
+            raise ValueError(f"runtime_view is one path segment, not {runtime_view!r}")
+        self.runtime_view = runtime_view
 
     # ------------------------------------------------------------------ entry points
 
@@ -89,9 +96,16 @@ class MemoryTool(BetaAsyncAbstractMemoryTool):
         if rest and (version := await self._file(rest)) is not None:
             return _numbered(shown, _text(version, path), command.view_range)
         infos = await self.memory.list(self._dir(rest), include_invalid=False)
+        if self._in_view(rest):
+            infos = [i for i in infos if i.path.startswith(self.read_only)]
         if rest and not infos:
             raise ToolError(f"The path {path} does not exist. Please provide a valid path.")
-        return _listing(shown, self._dir(rest), infos)
+        listing = _listing(shown, self._dir(rest), infos)
+        if not rest and self.runtime_view is not None:
+            records = [i for i in await self.memory.list("/", include_invalid=False) if i.path.startswith(self.read_only)]
+            listing += (f"\n{_size(sum(i.size for i in records))}\t{PREFIX}/{self.runtime_view}/ (read-only: the runtime's "
+                        f"records: {', '.join(p.strip('/') for p in self.read_only)})")
+        return listing
 
     async def create(self, command: BetaMemoryTool20250818CreateCommand) -> str:
         path = command.path
@@ -210,24 +224,48 @@ class MemoryTool(BetaAsyncAbstractMemoryTool):
             raise ToolError(f"Path must start with /memories, got: {path}")
         rest = path[len(PREFIX) + 1:]
         rest = rest[:-1] if rest.endswith("/") else rest
-        if any(p == ".." for p in rest.split("/")):
-            raise ToolError(f"Path {path} would escape /memories directory")
+        if any(p in ("..", ".") for p in rest.split("/")):
+            stack: list[str] = []
+            for part in rest.split("/"):
+                if part == "..":
+                    if not stack:
+                        raise ToolError(f"Path {path} would escape /memories directory")
+                    stack.pop()
+                elif part not in (".", ""):
+                    stack.append(part)
+            raise ToolError(f"Path {path} is not normalised: write {'/'.join([PREFIX, *stack])} "
+                            f"(paths hold no '.' or '..' parts)")
         if "//" in path or any(ch in path for ch in "\\\0") or any(ord(ch) < 32 for ch in path) \
                 or (rest and any(p in ("", ".") for p in rest.split("/"))):
             raise ToolError(f"Path {path!r} is not a normalised path (no '//', '.', '\\', NUL or control characters)")
         return rest
 
+    def _in_view(self, rest: str) -> bool:
+        return self.runtime_view is not None and (rest == self.runtime_view or rest.startswith(self.runtime_view + "/"))
+
     def _mem(self, rest: str) -> str:
+        if self._in_view(rest):
+            assert self.runtime_view is not None
+            return "/" + rest[len(self.runtime_view) + 1:]
         return self.root + rest
 
     def _dir(self, rest: str) -> str:
+        if self._in_view(rest):
+            return self._mem(rest) + "/" if rest != self.runtime_view else "/"
         return self.root + rest + "/" if rest else self.root
 
+    def _shown(self, mem: str) -> str:
+        if self.runtime_view is not None and not mem.startswith(self.root):
+            return f"{PREFIX}/{self.runtime_view}{mem}"
+        return f"{PREFIX}/{mem[len(self.root):]}"
+
     def _writable(self, mem: str) -> None:
+        if self.runtime_view is not None and not mem.startswith(self.root):
+            raise ToolError(f"The path {self._shown(mem)} is read-only: {PREFIX}/{self.runtime_view}/ shows the runtime's "
+                            f"records; write your own files anywhere else under {PREFIX}")
         for prefix in self.read_only:
             if mem.startswith(prefix) or mem == prefix[:-1]:
-                shown = f"{PREFIX}/{mem[len(self.root):]}"
-                raise ToolError(f"The path {shown} is read-only: {prefix} is managed by the runtime")
+                raise ToolError(f"The path {self._shown(mem)} is read-only: {prefix} is managed by the runtime")
 
     def _encode(self, path: str, text: str) -> bytes:
         try:

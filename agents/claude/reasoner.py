@@ -30,8 +30,9 @@ from ..reasoners.base import Proposal, Proposals, RoundState
 from ..reasoners.offline import plan_features
 from reverie.runtime.memory import Memory
 
-from .client import Claude, ClaudeOptions, ClaudeUnavailable
+from .client import BatchMiss, Claude, ClaudeFatal, ClaudeOptions, ClaudeUnavailable
 from .memory_tool import MemoryTool
+from .stops import TRUNCATED, refusal_text
 
 __all__ = ["CANDIDATE_TOOL", "ClaudeReasoner", "SYSTEM_PROMPT"]
 
@@ -72,7 +73,7 @@ paths. Answer with tool calls only."""
 class _CandidateInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     steps: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]],
                      msgspec.Meta(min_length=1, max_length=MAX_STEPS)]
-    rationale: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    rationale: Annotated[str, msgspec.Meta(max_length=2000)]  # required, as in CANDIDATE_TOOL's schema
 
 
 def _cached(block: dict[str, Any]) -> dict[str, Any]:
@@ -121,19 +122,30 @@ def build_request(options: ClaudeOptions, task: Task, round: int, k: int, histor
             "messages": [{"role": "user", "content": content}]}
 
 
-def parse_proposals(task: Task, message: Message, k: int) -> list[Proposal]:
-    """Every `propose_candidate` call as a Proposal (at most `k` usable ones); a call whose
-    input does not fit the schema, or an answer without any call, is an unusable Proposal
-    with the reason, never an exception."""
+def parse_proposals(task: Task, message: Message, k: int) -> tuple[list[Proposal], str]:
+    """Every `propose_candidate` call as a Proposal (at most `k` usable ones), and why the
+    reasoner stops for this task ("" to go on). A call whose input does not fit the schema, a
+    call cut off by a token limit, an answer without any call: an unusable Proposal with its
+    code and reason, never an exception. A refusal is one unusable Proposal (code `refusal`,
+    the API's details) and stops the task: asking the same way again would be refused again."""
+    if message.stop_reason == "refusal":
+        why = refusal_text(message)
+        return [_unusable("refusal", why)], why
+    blocks = list(message.content)
+    cut = message.stop_reason in TRUNCATED and bool(blocks) and blocks[-1].type == "tool_use"
     out: list[Proposal] = []
     usable = 0
-    for block in message.content:
+    for i, block in enumerate(blocks):
         if block.type != "tool_use" or block.name != TOOL_NAME:
+            continue
+        if cut and i == len(blocks) - 1:
+            out.append(_unusable("truncated", f"the {TOOL_NAME} call was cut off (stop_reason "
+                                              f"{message.stop_reason}); raise max_tokens or ask for fewer candidates"))
             continue
         try:
             cand = msgspec.convert(block.input, _CandidateInput)
         except msgspec.ValidationError as exc:
-            out.append(_unusable(f"the model's candidate does not fit the {TOOL_NAME} schema: {exc}"))
+            out.append(_unusable("off_schema", f"the model's candidate does not fit the {TOOL_NAME} schema: {exc}"))
             continue
         if usable == k:
             continue
@@ -141,11 +153,11 @@ def parse_proposals(task: Task, message: Message, k: int) -> list[Proposal]:
         out.append(Proposal(steps=tuple(cand.steps), text=path_text(cand.steps), rationale=cand.rationale,
                             answer=_answer(task, cand.steps)))
     if not out:
-        said = " ".join(b.text for b in message.content if b.type == "text")[:300]
-        why = ("the answer was cut off at max_tokens" if message.stop_reason == "max_tokens"
-               else f"the model called no {TOOL_NAME} tool")
-        out.append(_unusable(f"{why}{': ' + said if said else ''}"))
-    return out
+        said = " ".join(b.text for b in blocks if b.type == "text")[:300]
+        code, why = (("truncated", f"the answer was cut off (stop_reason {message.stop_reason})")
+                     if message.stop_reason in TRUNCATED else ("no_call", f"the model called no {TOOL_NAME} tool"))
+        out.append(_unusable(code, f"{why}{': ' + said if said else ''}"))
+    return out, ""
 
 
 def _custom_id(task_id: str, round: int, attempt: int) -> str:
@@ -156,8 +168,8 @@ def _custom_id(task_id: str, round: int, attempt: int) -> str:
     return task_id + tail
 
 
-def _unusable(reason: str) -> Proposal:
-    return Proposal(steps=(), text="(unusable model output)", invalid=reason)
+def _unusable(code: str, reason: str) -> Proposal:
+    return Proposal(steps=(), text="(unusable model output)", invalid=reason, invalid_code=code)
 
 
 def _answer(task: Task, steps: list[str]) -> dict[str, object]:
@@ -189,9 +201,11 @@ class ClaudeReasoner:
         self._critics_rules = list(rules)
 
     def attach_memory(self, memory: Memory) -> None:
-        """The dreamer's memory, for `memory_tool`: Claude's writes are authored `claude:<model>`."""
+        """The dreamer's memory, for `memory_tool`: Claude's files live at `/claude/` (authored
+        `claude:<model>`); the runtime's records are readable under `/memories/runtime/`."""
         if self.options.memory_tool:
-            self.memory_tool = MemoryTool(memory, author=f"claude:{self.options.model}")
+            self.memory_tool = MemoryTool(memory, author=f"claude:{self.options.model}", root="/claude/",
+                                          runtime_view="runtime")
 
     @property
     def claude(self) -> Claude:
@@ -211,15 +225,18 @@ class ClaudeReasoner:
                       lessons: Sequence[Reason] = (), *, state: RoundState | None = None) -> Proposals:
         request = build_request(self.options, task, round, k, history, lessons, self.rules)
         params = self.claude.params(refining=round > 1, **request)
+        deadline = state.deadline if state is not None else None
         if self.options.mode == "batch":
             message, usage = await self._batched(task, round, params, state)
         elif self.memory_tool is not None:
-            message, usage = await self._with_memory(params, self.memory_tool)
+            message, usage = await self._with_memory(params, self.memory_tool, deadline)
         else:
-            message, usage = await self.claude.create(params)
-        return Proposals(proposals=parse_proposals(task, message, k), usage=usage)
+            message, usage = await self.claude.create(params, deadline=deadline)
+        proposals, stop = parse_proposals(task, message, k)
+        return Proposals(proposals=proposals, usage=usage, stop=stop)
 
-    async def _with_memory(self, params: dict[str, Any], tool: MemoryTool) -> tuple[Message, Usage]:
+    async def _with_memory(self, params: dict[str, Any], tool: MemoryTool,
+                           deadline: float | None) -> tuple[Message, Usage]:
         """Let Claude use the memory tool until it proposes (or `memory_turns` run out). The
         round's prompt stays the cached prefix; the tool turns follow it."""
         params = params | {"tools": [*params["tools"], tool.to_dict()]}
@@ -228,7 +245,7 @@ class ClaudeReasoner:
         for turn in range(self.options.memory_turns + 1):
             if turn == self.options.memory_turns:  # last turn: the memory tool is gone, propose now
                 params["tools"] = [CANDIDATE_TOOL]
-            message, usage = await self.claude.create(params | {"messages": messages})
+            message, usage = await self.claude.create(params | {"messages": messages}, deadline=deadline)
             total = usage if total is None else total + usage
             calls = [b for b in message.content if b.type == "tool_use" and b.name == "memory"]
             if not calls or any(b.type == "tool_use" and b.name == TOOL_NAME for b in message.content):
@@ -241,8 +258,11 @@ class ClaudeReasoner:
 
     async def _batched(self, task: Task, round: int, params: dict[str, Any],
                        state: RoundState | None) -> tuple[Message, Usage]:
-        """One batch per round; its id is checkpointed before waiting. Expired or errored
-        entries go into a fresh batch, up to `batch_attempts` batches per round."""
+        """One batch per round; its id is checkpointed before waiting. Expired entries (and
+        errors worth retrying) go into a fresh batch, up to `batch_attempts` batches per round.
+        An invalid request, or an entry the operator cancelled, fails the task: sent again
+        unchanged it would only cost more. A round that stops waiting (time budget, shutdown)
+        cancels its batch, so it is not billed on."""
         pending = state.pending if state is not None else None
         attempt = int(pending.get("attempt", 1)) if pending else 1
         while True:
@@ -255,18 +275,35 @@ class ClaudeReasoner:
                 pending = {"round": round, "attempt": attempt, "batch_id": batch_id, "custom_id": custom_id}
                 if state is not None:
                     await state.save(pending)
-            results = await self._wait(batch_id)
-            got = results.get(custom_id, "missing from the batch results")
-            if not isinstance(got, str):
+            try:
+                results = await self._wait(batch_id)
+            except asyncio.CancelledError:
+                await asyncio.shield(self._give_up(batch_id, state))
+                raise
+            got = results.get(custom_id, BatchMiss("missing", "missing from the batch results"))
+            if not isinstance(got, BatchMiss):
                 return got
-            if attempt >= self.options.batch_attempts:
+            if got.fatal or attempt >= self.options.batch_attempts:
                 if state is not None:  # a redelivery of the task starts over with a fresh batch
                     await state.save(None)
-                raise ClaudeUnavailable(f"task {task.id} round {round}: batch entry {got} in {attempt} batches")
-            log.warning("task %s round %d: batch entry %s; sending it again", task.id, round, got)
+                what = f"task {task.id} round {round}: batch entry {got.detail} in batch {attempt}"
+                if got.fatal:
+                    raise ClaudeFatal(f"{what}: not sent again ({'cancelled by the operator' if got.kind == 'canceled' else 'the request must be fixed first'})")
+                raise ClaudeUnavailable(f"{what}, the last of batch_attempts")
+            log.warning("task %s round %d: batch entry %s; sending it again", task.id, round, got.detail)
             attempt += 1
 
-    async def _wait(self, batch_id: str) -> dict[str, tuple[Message, Usage] | str]:
+    async def _give_up(self, batch_id: str, state: RoundState | None) -> None:
+        """Cancel a batch this round no longer waits for, and forget it: our own cancel must
+        not read, after a restart, as the operator's."""
+        await self.claude.cancel_batch(batch_id)
+        if state is not None:
+            try:
+                await state.save(None)
+            except Exception as exc:  # noqa: BLE001 - shutting down: the checkpoint keeps the id
+                log.warning("forgetting cancelled batch %s: %s", batch_id, exc)
+
+    async def _wait(self, batch_id: str) -> dict[str, tuple[Message, Usage] | BatchMiss]:
         while True:
             results = await self.claude.poll_batch(batch_id)
             if results is not None:

@@ -18,7 +18,13 @@ __all__ = ["OfflineReasoner", "Proposal", "Proposals", "Reasoner", "ReasonerConf
 
 
 class ReasonerConfigError(ReverieError):
-    """A dreamer's `reasoner` / `reasoner_options` cannot build a reasoner."""
+    """A dreamer's `reasoner` / `reasoner_options` cannot build a reasoner; `field` is the
+    option's path below the dreamer's options (".reasoner_options.thinking"), when known."""
+
+    def __init__(self, message: str, *, field: str = "", detail: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+        self.detail = detail or message
 
 
 class OfflineOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -28,13 +34,16 @@ class OfflineOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def _claude_options(options: dict[str, Any]) -> Any:
-    from reverie.agents.claude.client import ClaudeFatal, ClaudeOptions, check_options
+    from reverie.agents.claude.client import ClaudeConfigError, ClaudeFatal, ClaudeOptions, check_options
 
     try:
         claude = msgspec.convert(options, ClaudeOptions)
         check_options(claude)
     except msgspec.ValidationError as exc:
         raise ReasonerConfigError(f"reasoner_options: {exc}") from None
+    except ClaudeConfigError as exc:
+        raise ReasonerConfigError(f"reasoner_options.{exc}", field=f".reasoner_options.{exc.field}",
+                                  detail=exc.detail) from None
     except ClaudeFatal as exc:
         raise ReasonerConfigError(f"reasoner anthropic: {exc}") from None
     return claude

@@ -28,6 +28,8 @@ class Proposal(msgspec.Struct, frozen=True, kw_only=True):
     invalid: str = ""
     """Why this proposal is unusable (a model's answer that does not fit the candidate schema):
     the dreamer records it as a rejected candidate with this reason and asks no critic."""
+    invalid_code: str = "off_schema"
+    """The machine-readable code of `invalid`: `off_schema`, `truncated`, `no_call`, `refusal`."""
 
 
 class Proposals(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,6 +38,9 @@ class Proposals(msgspec.Struct, frozen=True, kw_only=True):
 
     proposals: list[Proposal]
     usage: Usage | None = None
+    stop: str = ""
+    """Non-empty: the reasoner will not propose for this task again (a model's refusal); the
+    dreamer records the round and ends the task `failed` with this reason."""
 
 
 class RoundState:
@@ -46,9 +51,12 @@ class RoundState:
     instead of paying twice."""
 
     def __init__(self, pending: dict[str, Any] | None,
-                 save: Callable[[dict[str, Any] | None], Awaitable[None]]) -> None:
+                 save: Callable[[dict[str, Any] | None], Awaitable[None]], deadline: float | None = None) -> None:
         self.pending = pending
         self._save = save
+        self.deadline = deadline
+        """`time.monotonic()` by which the round must be done (the task's time budget): a
+        reasoner waiting out an outage gives up before it, with the API's last message."""
 
     async def save(self, pending: dict[str, Any] | None) -> None:
         self.pending = pending
