@@ -428,8 +428,15 @@ class Dreamer(Agent):
                 spent = reply.usage if before is None or before.usage is None else (
                     before.usage if reply.usage is None else before.usage + reply.usage)
                 failures[critic] = MissingVerdict(critic=critic, code=reply.code, message=reply.message, usage=spent)
-            elif reply.candidate_id != cand.id or reply.critic not in self.critics:
+            elif reply.candidate_id != cand.id:
                 continue
+            elif reply.critic not in self.critics:  # a custom critic that names another critic, or none
+                self.ctx.counters["verdicts.misnamed"] += 1
+                self._burst.warning(
+                    f"misnamed:{answer.sender}", "dropped a verdict on %s that names critic %r, which this "
+                    "dreamer does not wait for (sent by %r; a critic's verdicts must name the agent itself, "
+                    "ctx.name); %d such verdicts so far", cand.id, reply.critic, answer.sender or "an unnamed sender",
+                    self.ctx.counters["verdicts.misnamed"])
             # the bus names the sender (and on an authenticated bus the server vouches for it);
             # an unnamed reply, from a raw-NATS critic, is taken only where nobody is vouched for
             elif answer.sender == reply.critic or (not answer.sender and not self.ctx.bus.authenticated):

@@ -19,6 +19,7 @@ from .errors import (
     ReverieError,
     SwarmNotRunning,
     TaskTimeout,
+    TaskTooLarge,
 )
 from .host import AgentHost
 from .supervisor import Supervisor
@@ -47,6 +48,7 @@ __all__ = [
     "SwarmNotRunning",
     "SwarmStatus",
     "TaskTimeout",
+    "TaskTooLarge",
     "connect",
     "find_nats_server",
     "handler",

@@ -49,17 +49,36 @@ def up(config: Path, data_dir: Path | None, tls: bool) -> None:
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        main = asyncio.current_task()
+        starting = True
+
+        def on_signal() -> None:  # honoured at every stage: while starting, it cancels the start
+            stop.set()
+            if starting and main is not None:
+                main.cancel()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        async with Supervisor(cfg) as sup:
-            await stop.wait()
-            sup.say("stopping: draining agents")
+            loop.add_signal_handler(sig, on_signal)
+        try:
+            async with Supervisor(cfg) as sup:
+                starting = False
+                await stop.wait()
+                sup.say("stopping: draining agents")
+        except asyncio.CancelledError:
+            if not stop.is_set():
+                raise
+            print("reverie: stopped while starting", flush=True)
+            return
         print("reverie: swarm stopped", flush=True)
 
     asyncio.run(run())
 
 
-def _task_input(task: str) -> Any:
+def _task_input(task: str, *, text: bool = False) -> Any:
+    """@file.json, inline JSON, or plain text. Text that opens like JSON (`{`, `[`) must be
+    valid JSON: a typo is said here, not as a decode error in the agent later."""
+    if text:
+        return task
     if task.startswith("@"):
         path = Path(task[1:])
         try:
@@ -70,7 +89,10 @@ def _task_input(task: str) -> Any:
             raise click.BadParameter(f"{path} is not JSON: {exc}", param_hint="TASK") from None
     try:
         return json.loads(task)
-    except json.JSONDecodeError:
+    except json.JSONDecodeError as exc:
+        if task.lstrip().startswith(("{", "[")):
+            raise click.BadParameter(f"looks like JSON but is not valid JSON: {exc} (pass --text to send it "
+                                     f"as plain text)", param_hint="TASK") from None
         return task
 
 
@@ -82,14 +104,25 @@ def _task_input(task: str) -> Any:
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait with --wait.")
 @click.option("--id", "task_id", help="Task id (default: random). Publishing an id twice queues it once.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--text", is_flag=True, help="Send TASK as plain text, even if it looks like JSON.")
+@click.option("--queue-anyway", is_flag=True, help="Queue a task of a kind no agent of CONFIG serves "
+                                                   "(for an agent that runs elsewhere).")
 @DATA_DIR
 def submit(config: Path, task: str, kind: str, wait: bool, timeout: float, task_id: str | None,
-           as_json: bool, data_dir: Path | None) -> None:
+           as_json: bool, text: bool, queue_anyway: bool, data_dir: Path | None) -> None:
     """Publish TASK (JSON text, plain text, or @file.json) onto the swarm."""
     from reverie.protocol import Task, new_id
 
+    from .client import served_kinds
+
     cfg = load_config(config, data_dir=data_dir, check_agents=False)
-    payload = _task_input(task)
+    payload = _task_input(task, text=text)
+    kinds = None if queue_anyway else served_kinds(cfg)
+    if kinds is not None and kind not in kinds and "*" not in kinds and ">" not in kinds:
+        raise click.BadParameter(f"no agent of {config} serves tasks of kind {kind!r} (it serves: "
+                                 f"{', '.join(sorted(kinds)) or 'none'}); it would wait in the queue "
+                                 f"forever. Pass --queue-anyway if an agent elsewhere serves it.",
+                                 param_hint="--kind")
 
     async def run() -> int:
         async with connect(cfg) as swarm:

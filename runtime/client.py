@@ -17,6 +17,7 @@ from reverie.protocol import (
     AgentStatus,
     Budget,
     Codec,
+    encode,
     Error,
     ProtocolError,
     Result,
@@ -32,7 +33,7 @@ from reverie.protocol import (
 
 from .bus import Bus
 from .config import SwarmConfig, load_config
-from .errors import SwarmNotRunning, TaskTimeout
+from .errors import SwarmNotRunning, TaskTimeout, TaskTooLarge
 from .natsauth import CLIENT, seed_for
 from .natstls import client_context
 from .state import read_state
@@ -45,6 +46,21 @@ class SwarmStatus(msgspec.Struct, frozen=True):
     agents: list[AgentStatus]
     tasks_queued: int
     results_stored: int
+
+
+def served_kinds(config: SwarmConfig) -> set[str] | None:
+    """The task kinds the agents of `config` consume (`*` for a wildcard handler), or None when
+    an agent class cannot be loaded here (then nobody can say a kind is unserved)."""
+    from .registry import resolve_agent_class  # late: registry imports the agent API
+
+    kinds: set[str] = set()
+    for spec in config.agents:
+        try:
+            handlers = resolve_agent_class(spec.kind).handlers(spec.subjects)
+        except (ImportError, AttributeError, TypeError, ReverieError):
+            return None
+        kinds |= {h.spec.pattern.split(".", 1)[1] for h in handlers if h.durable}
+    return kinds
 
 
 def resolve_servers(config: SwarmConfig) -> list[str]:
@@ -70,18 +86,28 @@ class Swarm:
         self._taskctl: TaskControl | None = None
 
     async def publish(self, task: Task) -> str:
-        """Queue `task` durably and return its id (publishing the same id twice queues it once)."""
+        """Queue `task` durably and return its id (publishing the same id twice queues it once).
+        Raises `TaskTooLarge` before sending a task over the swarm's message size limit."""
         if not valid_token(task.id) or not valid_token(task.kind):
             raise ReverieError(f"task id {task.id!r} and kind {task.kind!r} must be letters, digits, '-' or '_'")
+        size = len(encode(task))
+        limit = min(self.config.max_message_bytes, self.bus.nc.max_payload or self.config.max_message_bytes)
+        if size > limit:
+            raise TaskTooLarge(task.id, size, limit)
         await self.bus.submit(task)
         return task.id
 
     async def submit(self, input: Any, *, kind: str = "plan", budget: Budget | None = None,
                      task_id: str | None = None, timeout: float = 300.0) -> Result:
-        """Publish a task and wait for its result."""
+        """Publish a task and wait for its result; a task id that finished before is answered
+        with its stored result at once (nothing is queued again for it)."""
         task = Task(id=task_id or new_id(), kind=kind, input=input, budget=budget)
         waiter = await self._watch(task.id)
         await self.publish(task)
+        if task_id is not None and not waiter.done():
+            stored = await self.bus.get_result(task.id)
+            if stored is not None and not waiter.done():
+                waiter.set_result(stored)
         return await self._wait(task.id, waiter, timeout)
 
     async def submit_many(self, tasks: Sequence[Task], *, timeout: float = 300.0,

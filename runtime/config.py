@@ -7,6 +7,7 @@ import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -166,6 +167,7 @@ def parse_config(
     else:
         resolved = default_data_dir(config.swarm)
     config = msgspec.structs.replace(config, data_dir=str(resolved.resolve()), source=source)
+    _check_nats_url(config.nats.url, source)
 
     if check_agents:
         from .registry import resolve_agent_class  # late: registry imports the agent API
@@ -198,7 +200,56 @@ def parse_config(
                 field = field if not field or field.startswith(".") else "." + field
                 raise ConfigError(source, f"$.agents[{i}].options{field}",
                                   getattr(exc, "detail", "") if field else str(exc)) from None
+        _check_critic_names(config, source)
     return config
+
+
+NATS_SCHEMES = ("nats", "tls", "ws", "wss")
+
+
+def _check_nats_url(url: str, source: str) -> None:
+    """`embedded`, or a list of server URLs: a typo ("embeded") would otherwise be looked up
+    as a host name, again and again, forever."""
+    if url == EMBEDDED:
+        return
+    servers = [u.strip() for u in url.split(",")]
+    for server in servers:
+        problem = _url_problem(server)
+        if problem:
+            hint = ' (did you mean "embedded"?)' if "://" not in server and server.lower().startswith("emb") else ""
+            raise ConfigError(source, "$.nats.url", f"{server!r} {problem}{hint}: write \"embedded\" or a comma-"
+                                                    f"separated list of nats://host:port URLs")
+
+
+def _url_problem(server: str) -> str:
+    if not server:
+        return "is empty"
+    parsed = urlsplit(server if "://" in server else f"nats://{server}")
+    if parsed.scheme not in NATS_SCHEMES:
+        return f"has scheme {parsed.scheme!r}, not one of {', '.join(NATS_SCHEMES)}"
+    try:
+        port = parsed.port
+    except ValueError:
+        return "has a port that is not a number from 0 to 65535"
+    if not parsed.hostname:
+        return "names no host"
+    if "://" not in server and port is None:
+        return "is neither a URL nor host:port"
+    return ""
+
+
+def _check_critic_names(config: SwarmConfig, source: str) -> None:
+    """An agent's `critics` (the ones a dreamer waits for) are agents of this config: a typo
+    would reject every candidate with blank reasons, for as long as the swarm runs."""
+    names = [a.name for a in config.agents]
+    for i, spec in enumerate(config.agents):
+        critics = spec.options.get("critics")
+        if not isinstance(critics, list):
+            continue
+        for j, name in enumerate(critics):
+            if name not in names:
+                raise ConfigError(source, f"$.agents[{i}].options.critics[{j}]",
+                                  f"{name!r} is not an agent of this config (its agents: {', '.join(names)})")
 
 
 def load_config(path: str | Path, *, data_dir: str | Path | None = None,

@@ -15,6 +15,7 @@ __all__ = [
     "ReverieError",
     "SwarmNotRunning",
     "TaskTimeout",
+    "TaskTooLarge",
 ]
 
 
@@ -70,3 +71,15 @@ class TaskTimeout(ReverieError):
         super().__init__(f"no result for task {task_id} within {timeout:g}s (it may still finish)")
         self.task_id = task_id
         self.timeout = timeout
+
+
+class TaskTooLarge(ReverieError):
+    """A task whose encoded size is over the swarm's message limit; refused before sending."""
+
+    def __init__(self, task_id: str, size: int, limit: int) -> None:
+        super().__init__(f"task {task_id} is {size:,} bytes encoded, over this swarm's limit of {limit:,} "
+                         f"(max_message_bytes in the config, at most the server's max_payload): send a "
+                         f"smaller input, or a reference to where the data lives")
+        self.task_id = task_id
+        self.size = size
+        self.limit = limit

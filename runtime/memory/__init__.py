@@ -9,7 +9,7 @@ store's data key; paths and task ids (LMDB keys) are the only plaintext metadata
 """
 
 from .batch import Batch
-from .errors import MemoryError, MemoryLocked, PreconditionFailed, WrongProcess
+from .errors import DataKeyMissing, MemoryError, MemoryLocked, PreconditionFailed, WrongProcess
 from .facade import Memory
 from .model import ANY, Edge, EdgeKind, Lesson, MemoryInfo, Version
 from .store import MemoryStore
@@ -17,6 +17,7 @@ from .store import MemoryStore
 __all__ = [
     "ANY",
     "Batch",
+    "DataKeyMissing",
     "Edge",
     "EdgeKind",
     "Lesson",

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..keyfiles import KeyFileError, KeyFileMissing, create_private, fsync_dir, read_private
-from .errors import MemoryError
+from .errors import DataKeyMissing, MemoryError
 
 KEY_FILE = "data.key"
 KEY_BYTES = 32
@@ -30,13 +30,15 @@ NONCE_BYTES = 12
 FEATURE_BYTES = 16
 
 
-def load_or_create_key(directory: Path) -> bytes:
-    """The store's data key: read it, or create it on first open."""
+def load_or_create_key(directory: Path, *, create: bool = True) -> bytes:
+    """The store's data key: read it, or create it on first open (`create`: the store is new;
+    a key missing beside an existing store is `DataKeyMissing`, never replaced)."""
     path = directory / KEY_FILE
     try:
         return _read_key(path)
     except FileNotFoundError:
-        pass
+        if not create:
+            raise DataKeyMissing(path, directory) from None
     tmp = directory / f".{KEY_FILE}.{os.getpid()}.tmp"
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)  # our own leftover (a reused pid after a crash)

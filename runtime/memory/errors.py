@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from reverie.protocol.errors import ReverieError
 
 __all__ = ["MemoryError", "MemoryLocked", "PreconditionFailed", "WrongProcess"]
@@ -42,3 +44,15 @@ class WrongProcess(MemoryError):
                          f"used in process {used_in}; open it again in this process")
         self.opened_in = opened_in
         self.used_in = used_in
+
+
+class DataKeyMissing(MemoryError):
+    """A store that holds data has no data key: reverie never creates a new key over it (that
+    would start an empty memory and leave everything stored unreadable). `path` is the key's."""
+
+    def __init__(self, path: Path, store: Path) -> None:
+        super().__init__(f"the data key {path} is missing, but {store} holds a memory store: without that key "
+                         f"nothing stored there can be read. Restore data.key from a backup (mode 0600, "
+                         f"owner only); to start an empty memory instead, move {store} aside")
+        self.path = path
+        self.store = store

@@ -68,7 +68,8 @@ class MemoryStore:
             os.mkdir(directory, 0o700)
         except FileExistsError:
             pass
-        keys = Keys(load_or_create_key(directory))
+        # the key is created before the LMDB files: files without a key mean a key was lost
+        keys = Keys(load_or_create_key(directory, create=not (directory / "data.mdb").exists()))
         shared = acquire(directory, map_size=map_size, sync=sync)
         try:
             check_key(shared, keys, directory)
