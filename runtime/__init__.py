@@ -9,6 +9,7 @@ from .client import Swarm, SwarmStatus, connect
 from .config import AgentSpec, NatsConfig, SwarmConfig, load_config, parse_config
 from .embedded import EmbeddedNats, find_nats_server
 from .errors import (
+    AgentStartFailed,
     ConfigError,
     HandlerSignatureError,
     NatsServerError,
@@ -28,6 +29,7 @@ from .serving import serve_agent
 __all__ = [
     "Agent",
     "AgentHost",
+    "AgentStartFailed",
     "AgentSpec",
     "Bus",
     "ConfigError",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from reverie.protocol.errors import OversizedMessage, ProtocolError, ReverieError
 
 __all__ = [
+    "AgentStartFailed",
     "ConfigError",
     "HandlerSignatureError",
     "NatsServerError",
@@ -83,3 +84,7 @@ class TaskTooLarge(ReverieError):
         self.task_id = task_id
         self.size = size
         self.limit = limit
+
+
+class AgentStartFailed(ReverieError):
+    """An agent process kept exiting before it was ready: `reverie up` fails with its last output."""

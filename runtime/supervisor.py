@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from collections import deque
 from pathlib import Path
 from types import TracebackType
 from typing import TextIO
@@ -18,7 +19,7 @@ from reverie.protocol import AgentState, Codec, Lifecycle, ProtocolError
 from .bus import Bus
 from .config import SwarmConfig
 from .embedded import EmbeddedNats
-from .errors import ReverieError
+from .errors import AgentStartFailed, ReverieError
 from .gossip.provision import ensure_keys
 from .natsauth import ADMIN, authorization_block, ensure_users, seed_for
 from .natstls import client_context, ensure_server_cert
@@ -27,6 +28,10 @@ from .taskctl import TaskControl
 
 STABLE_AFTER = 10.0
 """A replica that ran this long before crashing restarts from the first backoff step again."""
+START_ATTEMPTS = 3
+"""A replica that exits this many times before it was ever ready fails `reverie up` with its
+own last words: a crash at start (a bad option, a missing module) does not heal by waiting."""
+LAST_WORDS = 12
 
 
 class _Replica:
@@ -42,6 +47,7 @@ class _Replica:
         self.ready_pid: int | None = None
         self.ready = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.last_words: deque[str] = deque(maxlen=LAST_WORDS)
 
     @property
     def pid(self) -> int | None:
@@ -62,6 +68,11 @@ class _Replica:
             if self.sup.stopping:
                 return
             failures = 0 if time.monotonic() - began > STABLE_AFTER else failures + 1
+            if not self.ready.is_set() and failures >= START_ATTEMPTS:
+                words = "\n".join(f"  {line}" for line in self.last_words) or "  (it printed nothing)"
+                self.sup.start_failed(f"{self.label} exited {failures} times before it was ready (last exit code "
+                                      f"{code}); its last output:\n{words}")
+                return
             config = self.sup.config
             delay = min(config.restart_backoff * 2 ** max(failures - 1, 0), config.restart_backoff_max)
             self.sup.say(f"{self.label} exited with code {code}; restarting in {delay:g}s")
@@ -74,7 +85,9 @@ class _Replica:
     async def _pump(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
         while line := await proc.stdout.readline():
-            self.sup.emit(f"{self.label} | {line.decode(errors='replace').rstrip()}")
+            text = line.decode(errors='replace').rstrip()
+            self.last_words.append(text)
+            self.sup.emit(f"{self.label} | {text}")
 
 
 class Supervisor:
@@ -92,6 +105,7 @@ class Supervisor:
         self.bus: Bus | None = None
         self.replicas: list[_Replica] = []
         self._server_watch: asyncio.Task[None] | None = None
+        self._start_failure: asyncio.Future[str] | None = None
         data = config.data_path
         config_dir = str(Path(config.source).resolve().parent) if Path(config.source).exists() else ""
         path = [p for p in (config_dir, os.getcwd(), os.environ.get("PYTHONPATH", "")) if p]
@@ -167,16 +181,26 @@ class Supervisor:
                 replica = _Replica(self, spec.name, i, label)
                 replica.task = asyncio.create_task(replica.run(), name=f"replica:{label}")
                 self.replicas.append(replica)
+        failure = self._start_failure = asyncio.get_running_loop().create_future()
         waiting = [asyncio.create_task(r.ready.wait()) for r in self.replicas]
-        done, pending = await asyncio.wait(waiting, timeout=self.ready_timeout)
-        for p in pending:
-            p.cancel()
-        if pending:
+        everyone = asyncio.ensure_future(asyncio.gather(*waiting))
+        await asyncio.wait([everyone, failure], timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED)
+        everyone.cancel()
+        await asyncio.gather(everyone, return_exceptions=True)
+        if failure.done():
+            raise AgentStartFailed(failure.result())
+        failure.cancel()
+        if not all(r.ready.is_set() for r in self.replicas):
             late = ", ".join(r.label for r in self.replicas if not r.ready.is_set())
             raise ReverieError(f"agents not ready within {self.ready_timeout:g}s: {late}")
         where = f"data in {self.data}"
         self.say(f"swarm {self.config.swarm!r} ready: {len(self.replicas)} agent processes on "
                  f"{self.url} ({where})")
+
+    def start_failed(self, why: str) -> None:
+        """A replica cannot start: `start` stops waiting and fails with `why`."""
+        if self._start_failure is not None and not self._start_failure.done():
+            self._start_failure.set_result(why)
 
     async def _watch_server(self, server: EmbeddedNats) -> None:
         """Restart the embedded server on the same address if it dies; agents reconnect by

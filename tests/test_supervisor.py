@@ -138,3 +138,40 @@ async def test_a_killed_supervisor_leaves_nothing_running_and_up_starts_again(tm
             if proc is not None and proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+
+
+BROKEN_AGENT = '''
+from reverie.protocol import Result, Task
+from reverie.runtime import Agent, handler
+
+
+class Broken(Agent):
+    async def on_start(self) -> None:
+        raise RuntimeError("the database URL is wrong")
+
+    @handler("task.broken")
+    async def go(self, task: Task) -> Result | None:
+        return None
+'''
+
+
+async def test_an_agent_that_crashes_at_start_fails_up_at_once_with_its_own_error(tmp_path: Path) -> None:
+    import time
+
+    import pytest
+
+    from reverie.runtime import AgentStartFailed, Supervisor, load_config
+
+    (tmp_path / "broken_agent.py").write_text(BROKEN_AGENT)
+    (tmp_path / "swarm.toml").write_text('swarm = "broken"\ndata_dir = "data"\nrestart_backoff = 0.1\n'
+                                         'restart_backoff_max = 0.2\n[[agents]]\nname = "broken"\n'
+                                         'kind = "broken_agent:Broken"\n')
+    config = load_config(tmp_path / "swarm.toml")
+    began = time.monotonic()
+    with open(tmp_path / "swarm.log", "w") as log, pytest.raises(AgentStartFailed) as err:
+        async with Supervisor(config, out=log):
+            pass
+    assert time.monotonic() - began < 30  # not the 60 s readiness timeout
+    assert "broken exited 3 times before it was ready" in str(err.value)
+    assert "the database URL is wrong" in str(err.value)
+    assert read_state(config.data_path) is None  # the embedded server it started is stopped
