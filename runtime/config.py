@@ -36,6 +36,9 @@ class NatsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     `<data_dir>/keys/nats/`); a client without credentials cannot connect."""
     tls: bool = False
     """Embedded only: serve TLS with a certificate from the swarm's own CA (`<data_dir>/keys/tls/`)."""
+    encrypt: bool = True
+    """Embedded only: JetStream's store (queued tasks, stored results) encrypted at rest, under a
+    key in `<data_dir>/keys/nats/jetstream.key` (0600)."""
     nkey_seed_dir: str | None = None
     """An existing deployment: the folder of `<user>.nk` seeds to connect with (relative to this
     file); unset connects without credentials."""

@@ -19,6 +19,8 @@ from .errors import NatsServerError, NatsServerNotFound
 from .natstls import TlsFiles
 
 ENV_BINARY = "REVERIE_NATS_SERVER"
+ENV_KEY = "REVERIE_JETSTREAM_KEY"
+_KEY_PLACEHOLDER = "\0jetstream-key\0"
 
 
 def find_nats_server(explicit: str | None = None, *, search: list[str] | None = None) -> str:
@@ -54,8 +56,11 @@ class EmbeddedNats:
 
     def __init__(self, store_dir: Path, *, binary: str | None = None, host: str = "127.0.0.1",
                  port: int = -1, start_timeout: float = 15.0, sync_always: bool = True,
-                 authorization: dict[str, Any] | None = None, tls: TlsFiles | None = None) -> None:
+                 authorization: dict[str, Any] | None = None, tls: TlsFiles | None = None,
+                 encryption_key: str | None = None) -> None:
         self.store_dir = Path(store_dir)
+        self.encryption_key = encryption_key
+        """JetStream's store encrypted at rest under this key (see `jskey`); None: plaintext."""
         self.binary = find_nats_server(binary)
         self.host = host
         self.port = port
@@ -94,13 +99,17 @@ class EmbeddedNats:
         }
         if self.sync_always:
             conf["jetstream"]["sync_interval"] = "always"
+        if self.encryption_key is not None:
+            conf["jetstream"]["cipher"] = "chachapoly"
+            conf["jetstream"]["key"] = _KEY_PLACEHOLDER
         if self.authorization is not None:
             conf["authorization"] = self.authorization
         if self.tls is not None:
             # a generous handshake timeout: a loaded machine must not fail clients' handshakes
             conf["tls"] = {"cert_file": str(self.tls.cert), "key_file": str(self.tls.key), "timeout": 10}
         path = self.store_dir / "nats-server.json"  # nats-server reads JSON as config syntax
-        path.write_text(json.dumps(conf, indent=2))
+        # the key travels in the environment: the file names the variable, unquoted
+        path.write_text(json.dumps(conf, indent=2).replace(json.dumps(_KEY_PLACEHOLDER), f"${ENV_KEY}"))
         return path
 
     async def start(self) -> str:
@@ -110,9 +119,10 @@ class EmbeddedNats:
             stale.unlink()
         log = open(self.log_path, "ab")
         try:
+            env = {**os.environ, ENV_KEY: self.encryption_key} if self.encryption_key is not None else None
             self._proc = subprocess.Popen(
                 [self.binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                stdin=subprocess.DEVNULL, start_new_session=True, env=env,
             )
         finally:
             log.close()

@@ -21,6 +21,7 @@ from .config import SwarmConfig
 from .embedded import EmbeddedNats
 from .errors import AgentStartFailed, ReverieError
 from .gossip.provision import ensure_keys
+from .jskey import ensure_jetstream_key, mark_encrypted
 from .natsauth import ADMIN, authorization_block, ensure_users, seed_for
 from .natstls import client_context, ensure_server_cert
 from .state import SwarmState, clear_state, orphaned_server, read_state, stop_pid, write_state
@@ -158,9 +159,14 @@ class Supervisor:
                 await stop_pid(orphan)
             authorization = authorization_block(self.config, ensure_users(self.config)) if nats.auth else None
             tls = ensure_server_cert(self.config, [nats.host]) if nats.tls else None
-            self.server = EmbeddedNats(self.data / "nats", binary=nats.server, host=nats.host, port=nats.port,
-                                       sync_always=nats.sync_always, authorization=authorization, tls=tls)
+            store = self.data / "nats"
+            key = ensure_jetstream_key(self.data / "keys" / "nats", store) if nats.encrypt else None
+            self.server = EmbeddedNats(store, binary=nats.server, host=nats.host, port=nats.port,
+                                       sync_always=nats.sync_always, authorization=authorization, tls=tls,
+                                       encryption_key=key)
             self.url = await self.server.start()
+            if key is not None:
+                mark_encrypted(store)
             self._server_watch = asyncio.create_task(self._watch_server(self.server), name="nats-server")
             write_state(self.data, SwarmState(swarm=self.config.swarm, url=self.url, pid=os.getpid(),
                                               started_at=time.time(), server_pid=self.server.pid))
