@@ -95,10 +95,14 @@ class Supervisor:
     """Runs a swarm. `async with Supervisor(config) as sup:` returns once every replica is ready."""
 
     def __init__(self, config: SwarmConfig, *, out: TextIO | None = None,
-                 ready_timeout: float = 60.0) -> None:
+                 ready_timeout: float = 60.0, health_interval: float = 5.0, health_failures: int = 3) -> None:
         self.config = config
         self.out = out or sys.stdout
         self.ready_timeout = ready_timeout
+        self.health_interval = health_interval
+        self.health_failures = health_failures
+        """The embedded server is restarted when this many JetStream round trips in a row, one per
+        `health_interval`, fail while its process lives (hung, or JetStream disabled by a full disk)."""
         self.stopping = False
         self.stopped = asyncio.Event()
         self.url = ""
@@ -209,14 +213,17 @@ class Supervisor:
             self._start_failure.set_result(why)
 
     async def _watch_server(self, server: EmbeddedNats) -> None:
-        """Restart the embedded server on the same address if it dies; agents reconnect by
-        themselves and JetStream's file store brings back every queued task and result."""
+        """Restart the embedded server on the same address if it dies or stops answering
+        JetStream; agents reconnect by themselves and JetStream's file store brings back every
+        queued task and result."""
         delay = self.config.restart_backoff
         while not self.stopping:
-            code = await server.wait_exit()
+            why = await self._until_unhealthy(server)
             if self.stopping:
                 return
-            self.say(f"nats-server exited with code {code}; restarting on {self.url}")
+            if server.running:
+                await server.stop(timeout=2.0)  # a hung server may not heed SIGTERM: killed after 2 s
+            self.say(f"nats-server {why}; restarting on {self.url}")
             try:
                 await server.start()
             except ReverieError as exc:
@@ -228,6 +235,33 @@ class Supervisor:
             write_state(self.data, SwarmState(swarm=self.config.swarm, url=self.url, pid=os.getpid(),
                                               started_at=time.time(), server_pid=server.pid))
             self.say(f"nats-server back on {self.url}")
+
+    async def _until_unhealthy(self, server: EmbeddedNats) -> str:
+        """Why the server needs a restart: it exited, or its JetStream API stopped answering
+        (a live pid is not a working server: a full disk disables JetStream and leaves it so)."""
+        exited = asyncio.ensure_future(server.wait_exit())
+        failures = 0
+        try:
+            while True:
+                done, _ = await asyncio.wait([exited], timeout=self.health_interval)
+                if done:
+                    return f"exited with code {exited.result()}"
+                if self.stopping:
+                    return "stopping"
+                failures = 0 if await self._jetstream_answers() else failures + 1
+                if failures >= self.health_failures:
+                    return f"did not answer {failures} JetStream health checks in a row (pid {server.pid} alive)"
+        finally:
+            exited.cancel()
+
+    async def _jetstream_answers(self) -> bool:
+        if self.bus is None:
+            return True  # not connected yet: `start` is still running
+        try:
+            await asyncio.wait_for(self.bus.js.account_info(), timeout=max(self.health_interval, 1.0))
+        except Exception:  # noqa: BLE001 - any failure of the round trip is a failed check
+            return False
+        return True
 
     _codec: Codec[Lifecycle] = Codec(Lifecycle)
 

@@ -175,3 +175,32 @@ async def test_an_agent_that_crashes_at_start_fails_up_at_once_with_its_own_erro
     assert "broken exited 3 times before it was ready" in str(err.value)
     assert "the database URL is wrong" in str(err.value)
     assert read_state(config.data_path) is None  # the embedded server it started is stopped
+
+
+async def test_a_hung_nats_server_is_restarted_though_its_process_lives(tmp_path: Path) -> None:
+    """SIGSTOP: the pid is alive, JetStream answers nothing (as when a full disk disabled it).
+    The supervisor's JetStream health check restarts it; queued work goes on."""
+    from reverie.protocol import ResultStatus
+    from reverie.runtime import Supervisor, connect, load_config
+
+    from .conftest import LOCAL_AGENTS, load_task
+
+    (tmp_path / "swarm.toml").write_text('swarm = "hung"\ndata_dir = "data"\n' + LOCAL_AGENTS)
+    config = load_config(tmp_path / "swarm.toml")
+    with open(tmp_path / "swarm.log", "w") as log:
+        async with Supervisor(config, out=log, health_interval=0.3, health_failures=3) as sup:
+            assert sup.server is not None and sup.server.pid is not None
+            hung = sup.server.pid
+            os.kill(hung, signal.SIGSTOP)
+            try:
+                async def restarted() -> bool:
+                    state = read_state(config.data_path)
+                    return state is not None and state.server_pid not in (None, hung) and sup.server.running
+                await eventually(restarted, timeout=30, what="a new nats-server")
+            finally:
+                if pid_alive(hung):
+                    os.kill(hung, signal.SIGKILL)
+            async with connect(config) as swarm:
+                result = await swarm.submit(load_task("dns-cutover"), kind="plan", timeout=60)
+    assert result.status is ResultStatus.ACCEPTED
+    assert "did not answer 3 JetStream health checks in a row" in (tmp_path / "swarm.log").read_text()
