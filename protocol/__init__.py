@@ -1,7 +1,7 @@
 """Wire types, codec and subjects of reverie. Imports nothing else of reverie."""
 
-from .codec import DEFAULT_MAX_MESSAGE_BYTES, Codec, encode
-from .errors import OversizedMessage, ProtocolError, ReverieError
+from .codec import DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGE_BYTES, Codec, encode, nesting_exceeds
+from .errors import InvalidTaskId, NestingTooDeep, OversizedMessage, ProtocolError, ReverieError
 from .messages import (
     PROTOCOL_VERSION,
     AgentState,
@@ -28,10 +28,12 @@ from .messages import (
     Verdict,
     new_id,
 )
-from .subjects import Subjects, valid_swarm_name, valid_token
+from .subjects import MAX_TASK_ID, Subjects, check_task_id, valid_swarm_name, valid_token
 
 __all__ = [
+    "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "MAX_TASK_ID",
     "PROTOCOL_VERSION",
     "AgentState",
     "AgentStatus",
@@ -40,10 +42,12 @@ __all__ = [
     "Codec",
     "Decision",
     "Error",
+    "InvalidTaskId",
     "JudgedCandidate",
     "MissingVerdict",
     "Lifecycle",
     "Message",
+    "NestingTooDeep",
     "OversizedMessage",
     "ProtocolError",
     "Reason",
@@ -60,7 +64,9 @@ __all__ = [
     "TaskQuery",
     "TaskState",
     "Verdict",
+    "check_task_id",
     "encode",
+    "nesting_exceeds",
     "new_id",
     "valid_swarm_name",
     "valid_token",

@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import re
 
-_SWARM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+from .errors import InvalidTaskId
+
+_SWARM_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+
+MAX_TASK_ID = 128
+"""The longest task id: ids name subjects, KV keys and memory paths, and travel in every message."""
 
 
 def valid_swarm_name(name: str) -> bool:
-    return bool(_SWARM_NAME.match(name))
+    return bool(_SWARM_NAME.fullmatch(name))
 
 
 def valid_token(token: str) -> bool:
-    """True when `token` can stand as one subject token (no dots, wildcards or spaces)."""
-    return bool(_TOKEN.match(token))
+    """True when `token` can stand as one subject token (no dots, wildcards, spaces or newlines)."""
+    return bool(_TOKEN.fullmatch(token))
+
+
+def check_task_id(task_id: str) -> None:
+    """Raise `InvalidTaskId` unless `task_id` is 1-128 letters, digits, '-' or '_'. The id
+    becomes a subject token (`result.<id>`): a dot, `*` or `>` in it would address other
+    tasks' subjects."""
+    if len(task_id) > MAX_TASK_ID or not valid_token(task_id):
+        raise InvalidTaskId(task_id, MAX_TASK_ID)
 
 
 class Subjects:

@@ -20,7 +20,7 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 
-from reverie.protocol import Codec, Result, Subjects, Task, encode, new_id
+from reverie.protocol import Codec, Result, Subjects, Task, check_task_id, encode, new_id
 
 from .errors import NotAuthorized
 from .natsauth import read_seed
@@ -80,7 +80,7 @@ class Bus:
         self.max_message_bytes = max_message_bytes
         self.user = user
         self.authenticated = authenticated
-        self._result_codec: Codec[Result] = Codec(Result, max_bytes=max_message_bytes)
+        self._result_codec: Codec[Result] = Codec(Result, max_bytes=max_message_bytes, max_depth=None)
         self._inbox_prefix = ""
         self._inbox_sub: Subscription | None = None
         self._gathers: dict[str, _Gather] = {}
@@ -205,18 +205,24 @@ class Bus:
         return not ack.duplicate
 
     async def store_result(self, result: Result) -> None:
-        """Store a result durably (one per task: the results stream keeps the last per subject)."""
+        """Store a result durably (one per task: the results stream keeps the last per subject).
+        Raises `InvalidTaskId` for an id that is not one subject token."""
+        check_task_id(result.task_id)
         await self.js.publish(self.subjects.result(result.task_id), encode(result),
                               headers={"Nats-Msg-Id": f"result:{result.task_id}"})
 
     async def get_result(self, task_id: str) -> Result | None:
+        """The stored result of `task_id`, or None. Raises `InvalidTaskId` for an id that is not
+        one subject token: `result.>` or `result.*` would fetch some other task's result."""
+        check_task_id(task_id)
         try:
             raw = await self.js.get_last_msg(self.subjects.results_stream,
                                              self.subjects.result(task_id))
         except nats.js.errors.NotFoundError:
             return None
         assert raw.data is not None
-        return self._result_codec.decode(raw.data)
+        result = self._result_codec.decode(raw.data)
+        return result if result.task_id == task_id else None  # published on this subject, naming another task
 
     # ------------------------------------------------------------------ fan-out requests
 

@@ -27,6 +27,7 @@ from reverie.protocol import (
     TaskInfo,
     TaskQuery,
     TaskState,
+    check_task_id,
     new_id,
     valid_token,
 )
@@ -82,14 +83,15 @@ class Swarm:
         self.config = config
         self._results_sub: Subscription | None = None
         self._waiters: dict[str, asyncio.Future[Result]] = {}
-        self._codec: Codec[Result] = Codec(Result, max_bytes=config.max_message_bytes)
+        self._codec: Codec[Result] = Codec(Result, max_bytes=config.max_message_bytes, max_depth=None)
         self._taskctl: TaskControl | None = None
 
     async def publish(self, task: Task) -> str:
         """Queue `task` durably and return its id (publishing the same id twice queues it once).
         Raises `TaskTooLarge` before sending a task over the swarm's message size limit."""
-        if not valid_token(task.id) or not valid_token(task.kind):
-            raise ReverieError(f"task id {task.id!r} and kind {task.kind!r} must be letters, digits, '-' or '_'")
+        check_task_id(task.id)
+        if not valid_token(task.kind):
+            raise ReverieError(f"task kind {task.kind!r} must be letters, digits, '-' or '_'")
         size = len(encode(task))
         limit = min(self.config.max_message_bytes, self.bus.nc.max_payload or self.config.max_message_bytes)
         if size > limit:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from reverie.protocol.errors import OversizedMessage, ProtocolError, ReverieError
+from reverie.protocol.errors import InvalidTaskId, NestingTooDeep, OversizedMessage, ProtocolError, ReverieError
 
 __all__ = [
     "AgentStartFailed",
     "ConfigError",
     "HandlerSignatureError",
+    "InvalidTaskId",
     "NatsServerError",
     "NatsServerNotFound",
+    "NestingTooDeep",
     "NotAuthorized",
     "OversizedMessage",
     "ProtocolError",

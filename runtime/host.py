@@ -27,6 +27,7 @@ from reverie.protocol import (
     ResultStatus,
     StatusRequest,
     Task,
+    check_task_id,
     encode,
 )
 
@@ -322,11 +323,9 @@ class AgentHost:
         self.counters["received"] += 1
         try:
             task = codec.decode(msg.data)
+            check_task_id(task.id)  # publishers other than our client check nothing
         except ProtocolError as exc:
-            self._count_bad(msg.subject, exc)
-            await msg.term()  # never redeliver bytes that can't be decoded
-            await self.bus.publish(self.bus.subjects.rel("events.error"),
-                                   Error(code=exc.reason, message=exc.detail, subject=msg.subject))
+            await self._refuse_task(msg, exc)
             return
         if msg.metadata.num_delivered > 1 and await self._already_done(task):
             self.counters["duplicate"] += 1
@@ -348,16 +347,29 @@ class AgentHost:
         finally:
             ticker.cancel()
         if result is not None:
-            if not isinstance(result, Result):
-                self._count_handler_error(h, TypeError(f"{h.name} returned {type(result).__name__}; "
-                                                       "a task handler returns a Result or None"))
-                result = Result(task_id=task.id, status=ResultStatus.FAILED, agent=self.spec.name,
-                                reason=f"handler returned {type(result).__name__}, not a Result")
+            if not isinstance(result, Result) or result.task_id != task.id:
+                result = self._misreturned(h, task, result)
             if not await self._store(result):
                 await _quietly(msg.nak(delay=1.0))
                 return
         self.counters["handled"] += 1
         await _quietly(msg.ack())
+
+    async def _refuse_task(self, msg: Msg, exc: ProtocolError) -> None:
+        """Count, terminate and report a task that cannot be worked on: never redeliver it."""
+        self._count_bad(msg.subject, exc)
+        await _quietly(msg.term())
+        await _quietly(self.bus.publish(self.bus.subjects.rel("events.error"),
+                                        Error(code=exc.reason, message=exc.detail, subject=msg.subject)))
+
+    def _misreturned(self, h: BoundHandler, task: Task, returned: Any) -> Result:
+        """The failed result standing in for what a handler returned instead of this task's Result."""
+        what = (f"the result of task {returned.task_id!r}" if isinstance(returned, Result)
+                else f"{type(returned).__name__}, not a Result")
+        self._count_handler_error(h, TypeError(f"{h.name} returned {what}; a task handler returns "
+                                                  "the task's Result or None"))
+        return Result(task_id=task.id, status=ResultStatus.FAILED, agent=self.spec.name,
+                      reason=f"handler returned {what}")
 
     async def _already_done(self, task: Task) -> bool:
         try:

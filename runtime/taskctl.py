@@ -17,10 +17,9 @@ import nats.js.errors
 from nats.js.api import StorageType
 from nats.js.kv import KeyValue
 
-from reverie.protocol import Codec, Task, encode, valid_token
+from reverie.protocol import Codec, Task, check_task_id, encode
 
 from .bus import Bus
-from .errors import ReverieError
 
 
 class TaskControl:
@@ -39,9 +38,10 @@ class TaskControl:
         return cls(bus, kv)
 
     @staticmethod
-    def _check(task_id: str) -> None:
-        if not valid_token(task_id):
-            raise ReverieError(f"invalid task id {task_id!r}: letters, digits, '-' and '_' only")
+    def _key(prefix: str, task_id: str) -> str:
+        """`<prefix>.<task_id>`; raises `InvalidTaskId` (a `*` or `>` would address other tasks' keys)."""
+        check_task_id(task_id)
+        return f"{prefix}.{task_id}"
 
     async def _exists(self, key: str) -> bool:
         try:
@@ -51,23 +51,23 @@ class TaskControl:
         return entry.value is not None and entry.operation is None
 
     async def pause(self, task_id: str) -> None:
-        self._check(task_id)
-        await self.kv.put(f"pause.{task_id}", b"1")
+        await self.kv.put(self._key("pause", task_id), b"1")
 
     async def pause_requested(self, task_id: str) -> bool:
         """True if a pause was requested. During a server outage this answers False: the
         dreamer keeps going and sees the request after the next round instead."""
+        key = self._key("pause", task_id)
         try:
-            return await self._exists(f"pause.{task_id}")
+            return await self._exists(key)
         except (nats.errors.Error, asyncio.TimeoutError):
             return False
 
     async def park(self, task: Task) -> None:
-        await self.kv.put(f"parked.{task.id}", encode(task))
+        await self.kv.put(self._key("parked", task.id), encode(task))
 
     async def parked(self, task_id: str) -> Task | None:
         try:
-            entry = await self.kv.get(f"parked.{task_id}")
+            entry = await self.kv.get(self._key("parked", task_id))
         except nats.js.errors.KeyNotFoundError:
             return None
         if entry.value is None or entry.operation is not None:
@@ -77,11 +77,10 @@ class TaskControl:
     async def resume(self, task_id: str) -> bool:
         """Clear the pause request; re-queue the task if a dreamer had parked it. Returns
         True if the task was parked (and is queued again)."""
-        self._check(task_id)
-        await self.kv.delete(f"pause.{task_id}")
+        await self.kv.delete(self._key("pause", task_id))
         task = await self.parked(task_id)
         if task is None:
             return False
         await self.bus.submit(task, msg_id=f"{task.id}.resume.{time.time_ns()}")
-        await self.kv.delete(f"parked.{task_id}")
+        await self.kv.delete(self._key("parked", task_id))
         return True

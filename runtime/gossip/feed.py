@@ -16,6 +16,8 @@ import msgspec
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from reverie.protocol import DEFAULT_MAX_DEPTH, nesting_exceeds
+
 from .errors import BadSignature, BrokenChain, FeedFrozen, Fork, Gap, Malformed, Replay, UnsignedFragment
 from .identity import AgentKeys, Trust
 from .sealing import NONCE_BYTES, ContentKey, seal
@@ -86,10 +88,14 @@ def encode_fragment(fragment: Fragment) -> bytes:
 def _decode(decoder: msgspec.msgpack.Decoder[Any], what: str, data: bytes, max_bytes: int) -> Any:
     if len(data) > max_bytes:
         raise Malformed(f"a {what} of {len(data)} bytes exceeds the limit of {max_bytes}")
+    if nesting_exceeds(data, DEFAULT_MAX_DEPTH):
+        raise Malformed(f"a {what} nested deeper than {DEFAULT_MAX_DEPTH} levels")
     try:
         value = decoder.decode(data)
     except (msgspec.DecodeError, ValueError) as exc:  # ValueError: msgspec's UnicodeDecodeError on bad UTF-8
         raise Malformed(f"not a {what}: {exc}") from None
+    except RecursionError:
+        raise Malformed(f"a {what} nested too deep to decode") from None
     if _encode(value) != data:  # one encoding per value: no malleable variants of a signed object
         raise Malformed(f"a {what} that is not canonically encoded")
     return value
