@@ -22,13 +22,17 @@ from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 
 from reverie.protocol import Codec, Result, Subjects, Task, check_task_id, encode, new_id
 
-from .errors import NotAuthorized
+from .errors import NatsUnreachable, NotAuthorized
 from .natsauth import read_seed
 
 log = logging.getLogger("reverie.bus")
 
 RESULTS_MAX_AGE = 7 * 24 * 3600.0
 DEDUPE_WINDOW = 120.0
+
+
+STATUS, NO_RESPONDERS = "Status", "503"
+"""The header and code of the server's "no responders" answer to a request."""
 
 
 class Reply(msgspec.Struct, frozen=True):
@@ -104,13 +108,16 @@ class Bus:
             _quiet_tls_eof()
         connected = asyncio.Event()
         closing = asyncio.Event()
+        last_error: list[Exception] = []
 
         async def error_cb(exc: Exception) -> None:
             if not connected.is_set():
                 if _refused(exc):
                     raise NotAuthorized(user, servers)  # out of nc.connect: retrying cannot help
-                if closing.is_set():
-                    return
+                last_error[:] = [exc]  # said once, when connecting gives up
+                return
+            if closing.is_set():
+                return
             log.warning("nats: %s", exc)
 
         async def disconnected_cb() -> None:
@@ -124,7 +131,8 @@ class Bus:
 
         nc = Client()
         try:
-            await nc.connect(  # nats-py annotates the two timeouts int; it uses them as floats
+            # nats-py retries a first connection forever: give up after connect_timeout
+            await asyncio.wait_for(nc.connect(  # nats-py annotates the two timeouts int; it uses floats
                 servers=servers, name=name, connect_timeout=connect_timeout,  # type: ignore[arg-type]
                 allow_reconnect=True, max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5,  # type: ignore[arg-type]
@@ -132,11 +140,15 @@ class Bus:
                 disconnected_cb=disconnected_cb, reconnected_cb=reconnected_cb,
                 pending_size=64 * 1024 * 1024, nkeys_seed_str=seed, tls=tls,
                 inbox_prefix=subjects.inbox(user),
-            )
+            ), timeout=connect_timeout)
         except NotAuthorized:
             closing.set()
             await nc.close()
             raise
+        except (asyncio.TimeoutError, nats.errors.NoServersError, OSError) as exc:
+            closing.set()
+            await nc.close()
+            raise NatsUnreachable(servers, connect_timeout, last_error[0] if last_error else exc) from None
         connected.set()
         return cls(nc, subjects, max_message_bytes=max_message_bytes, closing=closing, user=user,
                    authenticated=seed is not None)
@@ -265,6 +277,9 @@ class Bus:
         gather = self._gathers.get(token)
         if gather is None or "." in sender:
             return  # a late reply to a request that already gave up, or not a reply at all
+        if not sender and not msg.data and msg.headers and msg.headers.get(STATUS) == NO_RESPONDERS:
+            gather.done.set()  # the server's word that nobody listens: no reply, and no point waiting
+            return
         gather.add(Reply(sender, msg.data))
 
 

@@ -11,6 +11,7 @@ __all__ = [
     "InvalidTaskId",
     "NatsServerError",
     "NatsServerNotFound",
+    "NatsUnreachable",
     "NestingTooDeep",
     "NotAuthorized",
     "OversizedMessage",
@@ -90,3 +91,14 @@ class TaskTooLarge(ReverieError):
 
 class AgentStartFailed(ReverieError):
     """An agent process kept exiting before it was ready: `reverie up` fails with its last output."""
+
+
+class NatsUnreachable(SwarmNotRunning):
+    """No server of `servers` could be reached within `timeout` seconds; `cause` is the last error."""
+
+    def __init__(self, servers: list[str], timeout: float, cause: BaseException) -> None:
+        super().__init__(f"cannot reach NATS at {', '.join(servers)} within {timeout:g}s (nats.connect_timeout): "
+                         f"{cause or type(cause).__name__}")
+        self.servers = servers
+        self.timeout = timeout
+        self.cause = cause

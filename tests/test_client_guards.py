@@ -134,3 +134,53 @@ def test_a_nats_url_that_cannot_be_right_is_a_config_error(tmp_path: Path, url: 
     with pytest.raises(ConfigError) as err:
         make_config(url, tmp_path / "d")
     assert err.value.field == "$.nats.url" and says in err.value.problem, err.value.problem
+
+
+async def test_a_request_nobody_listens_to_ends_at_once_with_no_reply(nats_url: str) -> None:
+    """The server's "no responders" status is no reply (a gossip peer that is down is not a
+    malformed answer) and ends the wait at once instead of after the timeout."""
+    from reverie.protocol import StatusRequest
+    from reverie.runtime import Bus
+
+    async with await Bus.connect([nats_url], swarm="nobody", name="t") as bus:
+        began = time.monotonic()
+        replies = await bus.request_many("rv.nobody.gossip.gone", StatusRequest(), expect=1, timeout=10)
+    assert replies == [] and time.monotonic() - began < 5
+
+
+def unreachable(tmp_path: Path, connect_timeout: float) -> Path:
+    path = tmp_path / "far.toml"
+    path.write_text(f'swarm = "far"\ndata_dir = "data"\n[nats]\nurl = "nats://127.0.0.1:1"\n'
+                    f'connect_timeout = {connect_timeout}\n' + LOCAL_AGENTS)
+    return path
+
+
+@pytest.mark.parametrize("command", ["status", "submit", "up"])
+def test_an_unreachable_server_gives_up_after_connect_timeout_in_one_line(tmp_path: Path, command: str) -> None:
+    args = [command, str(unreachable(tmp_path, 1.0))] + (["{}"] if command == "submit" else [])
+    began = time.monotonic()
+    proc = run_cli(*args, timeout=30)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert time.monotonic() - began < 15
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach NATS at nats://127.0.0.1:1 within 1s" in lines[0], proc.stderr
+
+
+def test_up_honours_sigterm_while_it_is_still_connecting(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "reverie.runtime.cli", "up", str(unreachable(tmp_path, 60.0))],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # said just before it connects
+        assert "created gossip keys" in first, first
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopped while starting" in out
