@@ -18,16 +18,16 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
 from reverie.protocol import Codec, Result, Subjects, Task, check_task_id, encode, new_id
 
 from .errors import NatsUnreachable, NotAuthorized
+from .limits import StreamsConfig
 from .natsauth import read_seed
 
 log = logging.getLogger("reverie.bus")
 
-RESULTS_MAX_AGE = 7 * 24 * 3600.0
 DEDUPE_WINDOW = 120.0
 
 
@@ -172,18 +172,20 @@ class Bus:
 
     # ------------------------------------------------------------------ streams
 
-    async def ensure_streams(self) -> None:
-        """Create (or update) the task and result streams. Idempotent."""
-        s = self.subjects
+    async def ensure_streams(self, limits: StreamsConfig | None = None) -> None:
+        """Create (or update) the task and result streams, bounded by `limits`. Idempotent."""
+        s, limits = self.subjects, limits or StreamsConfig()
+        t, r = limits.tasks, limits.results
         await self._ensure(StreamConfig(
             name=s.tasks_stream, subjects=[s.all_tasks], retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE, duplicate_window=DEDUPE_WINDOW,
-            max_msg_size=self.max_message_bytes,
+            max_msg_size=self.max_message_bytes, max_bytes=t.max_bytes, max_msgs=t.max_msgs, max_age=t.max_age,
+            discard=DiscardPolicy.NEW,  # a full queue refuses new tasks; it never drops queued ones
         ))
         await self._ensure(StreamConfig(
             name=s.results_stream, subjects=[s.all_results], retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE, max_msgs_per_subject=1, max_age=RESULTS_MAX_AGE,
-            duplicate_window=DEDUPE_WINDOW,
+            storage=StorageType.FILE, max_msgs_per_subject=1, max_age=r.max_age, max_bytes=r.max_bytes,
+            max_msgs=r.max_msgs, discard=DiscardPolicy.OLD, duplicate_window=DEDUPE_WINDOW,
         ))
 
     async def _ensure(self, config: StreamConfig) -> None:

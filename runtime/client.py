@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 import nats.errors
+import nats.js.errors
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
@@ -34,7 +35,7 @@ from reverie.protocol import (
 
 from .bus import Bus
 from .config import SwarmConfig, load_config
-from .errors import SwarmNotRunning, TaskTimeout, TaskTooLarge
+from .errors import QueueFull, SwarmNotRunning, TaskTimeout, TaskTooLarge
 from .natsauth import CLIENT, seed_for
 from .natstls import client_context
 from .state import read_state
@@ -47,6 +48,10 @@ class SwarmStatus(msgspec.Struct, frozen=True):
     agents: list[AgentStatus]
     tasks_queued: int
     results_stored: int
+
+
+QUEUE_FULL = (10077, 10078)
+"""JetStream's "maximum messages exceeded" and "maximum bytes exceeded"."""
 
 
 def served_kinds(config: SwarmConfig) -> set[str] | None:
@@ -96,7 +101,12 @@ class Swarm:
         limit = min(self.config.max_message_bytes, self.bus.nc.max_payload or self.config.max_message_bytes)
         if size > limit:
             raise TaskTooLarge(task.id, size, limit)
-        await self.bus.submit(task)
+        try:
+            await self.bus.submit(task)
+        except nats.js.errors.APIError as exc:
+            if exc.err_code in QUEUE_FULL:  # the stream's own limits, from [streams.tasks]
+                raise QueueFull(task.id, exc.description or "full", self.config.streams.tasks) from None
+            raise
         return task.id
 
     async def submit(self, input: Any, *, kind: str = "plan", budget: Budget | None = None,
@@ -239,5 +249,5 @@ async def connect(config: SwarmConfig | str | Path, *,
     except (nats.errors.NoServersError, OSError, asyncio.TimeoutError) as exc:
         raise SwarmNotRunning(f"cannot reach NATS for swarm {config.swarm!r} at {', '.join(urls)}: {exc}") from None
     async with bus:
-        await bus.ensure_streams()
+        await bus.ensure_streams(config.streams)
         yield Swarm(bus, config)

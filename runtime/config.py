@@ -14,6 +14,7 @@ import msgspec
 from reverie.protocol import DEFAULT_MAX_MESSAGE_BYTES, valid_swarm_name, valid_token
 
 from .errors import ConfigError, HandlerSignatureError, ReverieError
+from .limits import StreamsConfig
 
 EMBEDDED = "embedded"
 
@@ -89,6 +90,8 @@ class SwarmConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     agents: list[AgentSpec]
     nats: NatsConfig = NatsConfig()
     gossip: GossipConfig = GossipConfig()
+    streams: StreamsConfig = StreamsConfig()
+    """Limits of the task queue and the results stream (bytes, messages, age)."""
     data_dir: str | None = None
     """Where NATS and agents keep state. Relative paths are relative to the config file.
     Default: `$REVERIE_DATA_DIR`, else `$XDG_DATA_HOME/reverie/<swarm>` (~/.local/share/…)."""

@@ -16,6 +16,7 @@ __all__ = [
     "NotAuthorized",
     "OversizedMessage",
     "ProtocolError",
+    "QueueFull",
     "ReverieError",
     "SwarmNotRunning",
     "TaskTimeout",
@@ -102,3 +103,13 @@ class NatsUnreachable(SwarmNotRunning):
         self.servers = servers
         self.timeout = timeout
         self.cause = cause
+
+
+class QueueFull(ReverieError):
+    """The task queue is at a limit of `[streams.tasks]`: the task was not queued."""
+
+    def __init__(self, task_id: str, what: str, limits: object) -> None:
+        super().__init__(f"task {task_id} was not queued: the task queue is full ({what}; limits: {limits}); "
+                         f"wait for the swarm to work it down, or raise [streams.tasks] in the config")
+        self.task_id = task_id
+        self.what = what

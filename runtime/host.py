@@ -89,7 +89,7 @@ class AgentHost:
         self.ctx.gossip = self.gossip
         await self.agent.on_start()
         if any(h.durable for h in self.handlers):
-            await self.bus.ensure_streams()
+            await self.bus.ensure_streams(self.config.streams)
         for h in self.handlers:
             if h.durable:
                 started = asyncio.get_running_loop().create_future()

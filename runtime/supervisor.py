@@ -181,7 +181,7 @@ class Supervisor:
                                      user=ADMIN, nkeys_seed=seed_for(self.config, ADMIN),
                                      tls=client_context(self.config, servers), connect_timeout=nats.connect_timeout)
         # as `_admin`, before any agent starts: agents and clients may only look these up
-        await self.bus.ensure_streams()
+        await self.bus.ensure_streams(self.config.streams)
         await TaskControl.open(self.bus)
         await self.bus.nc.subscribe(self.bus.subjects.rel("events.agent.*"), cb=self._on_event)
         await self.bus.nc.flush()

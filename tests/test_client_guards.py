@@ -184,3 +184,21 @@ def test_up_honours_sigterm_while_it_is_still_connecting(tmp_path: Path) -> None
             proc.kill()
     assert proc.returncode == 0, err
     assert "stopped while starting" in out
+
+
+async def test_streams_are_bounded_and_a_full_queue_is_a_clear_error(nats_url: str, tmp_path: Path) -> None:
+    from reverie.runtime import QueueFull
+
+    config = make_config(nats_url, tmp_path / "d", extra="[streams.tasks]\nmax_msgs = 2\nmax_bytes = 65536\n"
+                                                          "[streams.results]\nmax_age = 3600.0\n")
+    async with connect(config, servers=[nats_url]) as swarm:
+        s = swarm.bus.subjects
+        tasks = (await swarm.bus.js.stream_info(s.tasks_stream)).config
+        results = (await swarm.bus.js.stream_info(s.results_stream)).config
+        assert (tasks.max_msgs, tasks.max_bytes, str(tasks.discard)) == (2, 65536, "new")
+        assert results.max_age == 3600.0 and results.max_bytes == 1 << 30 and str(results.discard) == "old"
+        for i in range(2):
+            await swarm.publish(Task(id=f"q{i}", kind="nobody", input=None))
+        with pytest.raises(QueueFull, match="the task queue is full .*maximum messages exceeded"):
+            await swarm.publish(Task(id="q2", kind="nobody", input=None))
+        assert (await swarm.status()).tasks_queued == 2  # nothing queued was dropped for it

@@ -1,0 +1,31 @@
+"""How much the durable streams may hold: the `[streams]` table of a deploy config.
+
+Without limits any `_client` can fill the disk. A full task queue refuses new tasks (a clear
+`QueueFull` at submit) rather than dropping queued ones; the results stream drops its oldest
+results first (each is also in its dreamer's memory).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+__all__ = ["StreamLimits", "StreamsConfig"]
+
+GiB = 1 << 30
+DAY = 24 * 3600.0
+
+
+class StreamLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    max_bytes: Annotated[int, msgspec.Meta(ge=1024)] = GiB
+    max_msgs: Annotated[int, msgspec.Meta(ge=1)] = 1_000_000
+    max_age: Annotated[float, msgspec.Meta(gt=0)] = 7 * DAY
+    """Seconds a message is kept."""
+
+
+class StreamsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    tasks: StreamLimits = StreamLimits()
+    """The task queue: full, it refuses new tasks."""
+    results: StreamLimits = StreamLimits()
+    """Stored results: full, the oldest go first."""
