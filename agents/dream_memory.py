@@ -6,6 +6,9 @@ derived-from task, round refines the previous round, candidate derived-from roun
 rejected-by or supported-by a verdict), rejected branches invalidated (kept for audit,
 excluded from recall), their reasons stored as lessons, and the task's checkpoint. A dreamer
 killed at any moment resumes from the last committed round.
+
+The round memories also hold the trace a second time: a task whose checkpoint did not read
+back (damaged on disk, so the memory layer quarantined it) resumes from `recovered_trace`.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from typing import Any
 
 import msgspec
 
-from reverie.protocol import Decision, JudgedCandidate, Result, RoundTrace, Task
-from reverie.runtime.memory import Batch, EdgeKind, Lesson
+from reverie.protocol import Candidate, Decision, JudgedCandidate, Result, RoundTrace, Task, Verdict
+from reverie.runtime.memory import Batch, EdgeKind, Lesson, MemoryStore
 
 _json = msgspec.json.Encoder()
 
@@ -155,3 +158,62 @@ _result_decoder = msgspec.json.Decoder(Result)
 
 def decode_result(data: bytes) -> Result:
     return _result_decoder.decode(data)
+
+
+class _StoredCandidate(msgspec.Struct, frozen=True):
+    """What `record_round` writes at a candidate's path."""
+
+    id: str
+    steps: tuple[str, ...]
+    text: str
+    outcome: Decision
+    rationale: str = ""
+    missing: tuple[str, ...] = ()
+
+
+class _StoredRound(msgspec.Struct, frozen=True):
+    round: int
+    elapsed: float = 0.0
+
+
+_stored_candidate = msgspec.json.Decoder(_StoredCandidate)
+_stored_round = msgspec.json.Decoder(_StoredRound)
+_stored_verdict = msgspec.json.Decoder(Verdict)
+
+
+def recovered_trace(store: MemoryStore, task: Task, dreamer: str) -> list[RoundTrace]:
+    """The trace of `task` rebuilt from its round memories (for a task whose checkpoint is
+    gone): every round up to the last one that left a readable memory, each with the
+    candidates and verdicts that read back, so a resumed dream never proposes again a branch
+    they show rejected. A round that accepted a candidate ends it there: the task's result is
+    what was lost, and that round is dreamt again. Synchronous: run it on the memory thread."""
+    prefix = f"{task_path(task.id)}/rounds/"
+    elapsed: dict[int, float] = {}
+    candidates: dict[int, dict[int, _StoredCandidate]] = {}
+    verdicts: dict[tuple[int, int], list[Verdict]] = {}
+    for path, content in store.contents(prefix):
+        parts = path[len(prefix):].split("/")
+        if not parts[0].isdigit() or (len(parts) > 1 and (parts[1] != "cand" or not parts[2].isdigit())):
+            continue
+        rnd = int(parts[0])
+        try:
+            if len(parts) == 1:
+                elapsed[rnd] = _stored_round.decode(content).elapsed
+            elif len(parts) == 3:
+                candidates.setdefault(rnd, {})[int(parts[2])] = _stored_candidate.decode(content)
+            elif len(parts) == 5 and parts[3] == "verdicts":
+                verdicts.setdefault((rnd, int(parts[2])), []).append(_stored_verdict.decode(content))
+        except msgspec.DecodeError:
+            continue  # a collapsed dead branch keeps no content
+    slim = Task(id=task.id, kind=task.kind, input=None, created_at=task.created_at)
+    trace: list[RoundTrace] = []
+    for rnd in range(1, max([*elapsed, *candidates], default=0) + 1):
+        judged = tuple(
+            JudgedCandidate(candidate=Candidate(id=c.id, task=slim, round=rnd, index=i, steps=c.steps, text=c.text,
+                                                rationale=c.rationale, dreamer=dreamer),
+                            verdicts=tuple(verdicts.get((rnd, i), ())), outcome=c.outcome, missing=c.missing)
+            for i, c in sorted(candidates.get(rnd, {}).items()))
+        if any(j.outcome is Decision.ACCEPT for j in judged):
+            break
+        trace.append(RoundTrace(round=rnd, candidates=judged, elapsed=elapsed.get(rnd, 0.0)))
+    return trace

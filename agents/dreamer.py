@@ -4,6 +4,11 @@ See DESIGN.md, "The dream loop". Reasoning runs in the task's own coroutine, so 
 message loop keeps serving while many tasks dream at once (bounded by `concurrency`). Every
 round is committed to the agent's memory together with the task's checkpoint, so a dreamer
 killed at any moment resumes at the round it reached and never re-proposes a rejected path.
+
+Damaged memory (a value that no longer opens) never stops the dreamer: the memory layer
+quarantines it and it reads as absent. A task whose checkpoint is lost that way resumes from
+the rounds its memory still holds; a lost result is answered from the results stream, or the
+task is dreamt again; a lost lesson is simply not recalled.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from reverie.runtime import Agent, consolidation, handler
 from reverie.runtime.bus import Reply
 from reverie.runtime.gossip.wire import LessonShare, MemoryShare, Payload
 from reverie.runtime.logs import BurstLog
-from reverie.runtime.memory import Memory
+from reverie.runtime.memory import Memory, Quarantined
 from reverie.runtime.registry import resolve_agent_class
 from reverie.runtime.state import pid_alive
 from reverie.runtime.taskctl import TaskControl
@@ -57,9 +62,11 @@ from .dream_memory import (
     decode_result,
     encode_checkpoint,
     record_result,
-    result_path,
     record_round,
     record_task,
+    recovered_trace,
+    result_path,
+    task_path,
 )
 from .quorum import Quorum, decide
 from .reasoners import (Proposal, Proposals, Reasoner, ReasonerConfigError, RoundState, check_reasoner,
@@ -129,7 +136,8 @@ class Dreamer(Agent):
         self._burst = BurstLog(self.log)
         if not self.critics:
             self.log.warning("no critic agents configured: every candidate will be accepted")
-        self.memory = await Memory.open(self.ctx.config.data_path / self.ctx.name, agent=self.ctx.name)
+        self.memory = await Memory.open(self.ctx.config.data_path / self.ctx.name, agent=self.ctx.name,
+                                        on_quarantine=self._quarantined)
         attach = getattr(self.reasoner, "attach_memory", None)
         if attach is not None:  # a reasoner that reads (and writes notes into) the agent's memory
             attach(self.memory)
@@ -178,6 +186,10 @@ class Dreamer(Agent):
 
         return ClaudeConsolidator(msgspec.convert(self.options.consolidator_options, ClaudeOptions))
 
+    def _quarantined(self, moved: list[Quarantined]) -> None:
+        """Damaged memory moved aside (the memory layer logged each value once): count it."""
+        self.ctx.counters["memory.quarantined"] += len(moved)
+
     async def on_stop(self) -> None:
         for task in self._orphans:
             task.cancel()
@@ -195,12 +207,38 @@ class Dreamer(Agent):
         if running is not None:
             await asyncio.shield(running)  # being resumed here already; that run stores the result
             return None
-        done = await self.memory.get(result_path(task.id))
+        done = await self.memory.load(result_path(task.id), decode_result)
         if done is not None:
             # a redelivery after the task finished: publish nothing twice
-            return None if await self.ctx.bus.get_result(task.id) else decode_result(done.content)
-        data = await self.memory.checkpoint(task.id)
-        return await self._guarded(task, decode_checkpoint(data) if data else None)
+            return None if await self.ctx.bus.get_result(task.id) else done
+        cp = await self.memory.checkpoint(task.id, decode_checkpoint)
+        if cp is None and await self.memory.get(task_path(task.id)) is not None:
+            # dreamt here before, yet neither its checkpoint nor its result reads back: damaged
+            # memory, quarantined by the memory layer
+            stored = await self._stored_result(task.id)
+            if stored is not None:  # finished: answered from the results stream; remember it again
+                batch = self.memory.store.batch()
+                record_result(batch, stored)
+                await self.memory.commit(batch)
+                return None
+            cp = await self._recovered(task)
+        return await self._guarded(task, cp)
+
+    async def _stored_result(self, task_id: str) -> Result | None:
+        try:
+            return await self.ctx.bus.get_result(task_id)
+        except (nats.errors.Error, asyncio.TimeoutError, ProtocolError) as exc:
+            self.log.warning("could not look for a stored result of %s: %s", task_id, exc)
+            return None
+
+    async def _recovered(self, task: Task) -> DreamCheckpoint:
+        """The state of a task whose checkpoint was lost, rebuilt from its round memories."""
+        trace = await self.memory.run(recovered_trace, self.memory.store, task, self.ctx.name)
+        self.ctx.counters["tasks.recovered"] += 1
+        self.log.warning("task %s: neither its checkpoint nor its result reads back (damaged memory is "
+                         "quarantined); dreaming on from the %d round(s) its memory still holds", task.id, len(trace))
+        return DreamCheckpoint(task=task, status=DreamStatus.RUNNING, trace=tuple(trace),
+                               spent=sum(r.elapsed for r in trace), replica=self.ctx.replica, owner_pid=os.getpid())
 
     async def _guarded(self, task: Task, cp: DreamCheckpoint | None) -> Result | None:
         """One dream per task per process at a time."""
@@ -222,10 +260,9 @@ class Dreamer(Agent):
         queue messages come back only after JetStream's ack_wait, the checkpoints are here now."""
         me = os.getpid()
         for task_id in await self.memory.checkpoints():
-            data = await self.memory.checkpoint(task_id)
-            if data is None:
+            cp = await self.memory.checkpoint(task_id, decode_checkpoint)
+            if cp is None:  # damaged (quarantined): its queue message comes back to `dream`
                 continue
-            cp = decode_checkpoint(data)
             if (cp.status is DreamStatus.RUNNING and cp.replica == self.ctx.replica and cp.owner_pid != me
                     and not pid_alive(cp.owner_pid) and task_id not in self._active):
                 self._orphans.add(asyncio.create_task(self._finish_orphan(cp), name=f"resume:{task_id}"))
@@ -467,12 +504,11 @@ class Dreamer(Agent):
 
     @handler("ctl.task.show", shared=False)
     async def show(self, query: TaskQuery) -> TaskInfo:
-        data = await self.memory.checkpoint(query.task_id)
-        if data is not None:
-            return _info(decode_checkpoint(data), self.ctx.name)
-        done = await self.memory.get(result_path(query.task_id))
-        if done is not None:
-            result = decode_result(done.content)
+        cp = await self.memory.checkpoint(query.task_id, decode_checkpoint)
+        if cp is not None:
+            return _info(cp, self.ctx.name)
+        result = await self.memory.load(result_path(query.task_id), decode_result)
+        if result is not None:
             cands = [j for r in result.trace for j in r.candidates]
             return TaskInfo(task_id=query.task_id, state=TaskState.DONE, agent=self.ctx.name, rounds=result.rounds,
                             candidates=len(cands), rejected=sum(1 for j in cands if j.outcome is not Decision.ACCEPT),

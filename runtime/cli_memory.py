@@ -1,4 +1,5 @@
-"""`reverie memory CONFIG --agent NAME …`: read an agent's memory, run a consolidation dream."""
+"""`reverie memory CONFIG --agent NAME …`: read an agent's memory, run a consolidation dream,
+check (and repair) it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import msgspec
 
 from .config import load_config
 from .errors import ReverieError
-from .memory import MemoryStore
+from .memory import Damage, MemoryStore, Quarantined
 
 
 @contextmanager
@@ -163,6 +164,41 @@ def _claude_consolidator(config: Path, agent: str, data_dir: Path | None) -> Any
     except (msgspec.ValidationError, ClaudeFatal) as exc:
         raise ReverieError(f"--claude: {exc}") from None
     return ClaudeConsolidator(claude)
+
+
+@memory.command()
+@click.option("--repair", is_flag=True, help="Move the damaged values into the quarantine.")
+@click.pass_context
+def check(ctx: click.Context, repair: bool) -> None:
+    """Open every stored value; list those that fail (path, error). Exits 1 if any is damaged.
+
+    With --repair they are moved into the quarantine (their sealed bytes kept, see `quarantined`
+    in --json) and the store is verified again: exit 0 means the agent starts clean."""
+    config, agent, data_dir, as_json = ctx.obj
+    with _store(config, agent, data_dir) as store:
+        found = store.verify()
+        moved = store.repair() if repair and found.damaged else []
+        after = store.verify() if moved else found
+        held = store.quarantined()
+    bad = after.damaged
+    report = {"checked": found.checked, "damaged": [_damage(d) for d in found.damaged],
+              "moved": [_damage(q) | {"seq": q.seq} for q in moved], "clean": not bad,
+              "quarantined": [_damage(q) | {"seq": q.seq, "at": q.at, "by": q.by} for q in held]}
+    lines = [f"damaged: {d.where} ({d.db}): {d.error}" for d in found.damaged]
+    lines += [f"moved to quarantine #{q.seq}: {q.where}" for q in moved]
+    lines.append(f"{found.checked} values checked: " + (
+        f"{len(bad)} damaged" + ("" if repair else " (--repair moves them into the quarantine)") if bad
+        else "clean" + (f" after moving {len(moved)}" if moved else "")))
+    if held:
+        lines.append(f"{len(held)} value(s) in quarantine, the newest: #{held[-1].seq} {held[-1].where}")
+    _out(report, as_json, "\n".join(lines))
+    if bad:
+        ctx.exit(1)
+
+
+def _damage(d: Damage | Quarantined) -> dict[str, Any]:
+    return {"where": d.where, "db": d.db, "key": _content(d.key), "error": d.error,
+            "size": len(d.sealed)}
 
 
 @memory.command()

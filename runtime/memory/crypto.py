@@ -87,7 +87,7 @@ class Keys:
     def open(self, db: bytes, key: bytes, sealed: bytes) -> bytes:
         try:
             return self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], db + b"\0" + key)
-        except InvalidTag:
+        except (InvalidTag, ValueError):  # ValueError: too short to hold a nonce
             raise MemoryError(f"a value in {db.decode()} at {key!r} does not authenticate: "
                               "the store is corrupted or was written with another data key") from None
 

@@ -9,8 +9,10 @@ All transactions of a process on an environment take its lock, which keeps `set_
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -19,7 +21,10 @@ import lmdb
 
 from .crypto import Keys
 from .errors import MemoryError
-from .records import DB_NAMES, FORMAT
+from .model import Damage, Quarantined
+from .quarantine import move
+from .records import DB_NAMES, FORMAT, SEALED_DBS, describe
+from .writer import NOT_AUTHENTIC
 
 T = TypeVar("T")
 
@@ -29,6 +34,11 @@ if TYPE_CHECKING:
     Txn: TypeAlias = lmdb.Transaction[bytes]  # buffers=False: keys and values are bytes
 
 MAX_MAP_SIZE = 1 << 40
+PROBES = 4
+"""Values of each sealed database `check_key` tries when the key check itself does not open:
+one that opens proves the data key right."""
+log = logging.getLogger("reverie.memory")
+Listener = Callable[[list[Quarantined]], None]
 _registry: dict[tuple[int, int, int], SharedEnv] = {}
 _registry_lock = threading.Lock()
 
@@ -41,6 +51,8 @@ class SharedEnv:
         self.sync = sync
         self.lock = threading.RLock()
         self.refs = 0
+        self.listeners: list[Listener] = []
+        """Told of every value a store of this process quarantines in this environment."""
         self.env = lmdb.open(str(directory), map_size=map_size, subdir=True, sync=sync, metasync=sync,
                              mode=0o600, max_dbs=16, lock=True, readahead=False)
         try:
@@ -88,6 +100,13 @@ class SharedEnv:
                 except BaseException:
                     txn.abort()
                     raise
+
+    def notify(self, moved: list[Quarantined]) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(moved)
+            except Exception:  # noqa: BLE001 - a listener's bug must not fail the read that found the damage
+                log.exception("a quarantine listener failed")
 
     def _grow(self) -> None:
         size = self.env.info()["map_size"] * 2
@@ -142,21 +161,55 @@ def release(shared: SharedEnv) -> None:
 
 
 def check_key(shared: SharedEnv, keys: Keys, directory: Path) -> None:
-    """Stamp a new store with a sealed marker; refuse a data key that does not open it."""
+    """Stamp a new store with a sealed marker; refuse a data key that does not open it.
+
+    A marker that does not open while other values of the store do is itself damaged: it is
+    quarantined and stamped again, rather than taken for a wrong key (which would disable the
+    agent for one bad value)."""
     meta = shared.dbs["meta"]
     raw = shared.read(lambda txn: txn.get(b"check", db=meta))
-    if raw is None:
-        def stamp(txn: Txn) -> bytes:
-            current = txn.get(b"check", db=meta)
-            if current is None:
-                current = keys.seal(b"meta", b"check", FORMAT)
-                txn.put(b"format", FORMAT, db=meta)
-                txn.put(b"check", current, db=meta)
-            return bytes(current)
-        raw = shared.write(stamp)
+    if raw is not None and _opens(keys, b"meta", b"check", raw) == FORMAT:
+        return
+    if raw is not None or _holds_values(shared):
+        if not _key_opens_a_value(shared, keys):
+            raise MemoryError(f"the data key {directory / 'data.key'} does not open the store in {directory}")
+
+    def stamp(txn: Txn) -> None:
+        current = txn.get(b"check", db=meta)
+        if current is not None and _opens(keys, b"meta", b"check", current) == FORMAT:
+            return  # another opener stamped it meanwhile
+        if current is not None:
+            damage = Damage("meta", b"check", describe("meta", b"check"), NOT_AUTHENTIC, bytes(current))
+            for entry in move(txn, shared.dbs, keys, [damage], now=time.time(), by=""):
+                log.warning("memory store %s: its key check was damaged (quarantine entry #%d); other values "
+                            "open with the data key, so it was stamped again", directory, entry.seq)
+        txn.put(b"format", FORMAT, db=meta)
+        txn.put(b"check", keys.seal(b"meta", b"check", FORMAT), db=meta)
+
+    shared.write(stamp)
+
+
+def _opens(keys: Keys, db: bytes, key: bytes, raw: bytes) -> bytes | None:
     try:
-        ok = keys.open(b"meta", b"check", raw) == FORMAT
+        return keys.open(db, key, raw)
     except MemoryError:
-        ok = False
-    if not ok:
-        raise MemoryError(f"the data key {directory / 'data.key'} does not open the store in {directory}")
+        return None
+
+
+def _holds_values(shared: SharedEnv) -> bool:
+    return shared.read(lambda txn: any(txn.stat(shared.dbs[name])["entries"] for name in SEALED_DBS))
+
+
+def _key_opens_a_value(shared: SharedEnv, keys: Keys) -> bool:
+    """Whether any of the first few sealed values of the store opens with `keys`."""
+    def probe(txn: Txn) -> bool:
+        for name in SEALED_DBS:
+            with txn.cursor(db=shared.dbs[name]) as cursor:
+                for tried, (key, raw) in enumerate(cursor):
+                    if tried >= PROBES:
+                        break
+                    if _opens(keys, name.encode(), key, raw) is not None:
+                        return True
+        return False
+
+    return shared.read(probe)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from reverie.protocol.errors import ReverieError
 
-__all__ = ["MemoryError", "MemoryLocked", "PreconditionFailed", "WrongProcess"]
+from .model import Damage
+
+__all__ = ["CorruptRecord", "DataKeyMissing", "MemoryError", "MemoryLocked", "PreconditionFailed", "WrongProcess"]
 
 
 class MemoryError(ReverieError):  # noqa: A001 - deliberately namespaced; import it, never the builtin
@@ -56,3 +58,14 @@ class DataKeyMissing(MemoryError):
                          f"owner only); to start an empty memory instead, move {store} aside")
         self.path = path
         self.store = store
+
+
+class CorruptRecord(MemoryError):
+    """A stored value failed to open (`damage` says which and why).
+
+    The store handles it where values are opened: the value is quarantined and reads as absent
+    (see quarantine.py). Callers only meet this error if the value could not be moved aside."""
+
+    def __init__(self, damage: Damage) -> None:
+        super().__init__(f"{damage.where} ({damage.db}) {damage.error}")
+        self.damage = damage

@@ -15,12 +15,13 @@ import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from .batch import Batch
 from .errors import MemoryError, WrongProcess
-from .model import ANY, AnyContent, Edge, EdgeKind, Lesson, MemoryInfo, Version
+from .model import ANY, AnyContent, Edge, EdgeKind, Lesson, MemoryInfo, Quarantined, Verification, Version
 from .store import MemoryStore
+from .writer import raw_bytes
 
 __all__ = ["Memory"]
 
@@ -40,9 +41,16 @@ class Memory:
         self._pid = os.getpid()
 
     @classmethod
-    async def open(cls, directory: str | Path, *, agent: str, **kw: Any) -> Memory:
-        """Open the store (on the worker thread; see `MemoryStore.open` for the options)."""
+    async def open(cls, directory: str | Path, *, agent: str,
+                   on_quarantine: Callable[[builtins.list[Quarantined]], None] | None = None, **kw: Any) -> Memory:
+        """Open the store (on the worker thread; see `MemoryStore.open` for the options).
+
+        `on_quarantine` is called on this event loop with the values found damaged and moved
+        aside (each once), by this memory or by any other store of this process on the same
+        directory (say, the gossip node's)."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"memory-{agent}")
+        if on_quarantine is not None:
+            kw["on_quarantine"] = _on_loop(asyncio.get_running_loop(), on_quarantine)
         opening = executor.submit(MemoryStore.open, directory, agent=agent, **kw)
         try:
             store = await asyncio.wrap_future(opening)
@@ -137,8 +145,18 @@ class Memory:
         return await self.run(self.store.walk, start, direction=direction,
                               kinds=None if kinds is None else list(kinds), max_depth=max_depth)
 
-    async def checkpoint(self, task_id: str) -> bytes | None:
-        return await self.run(self.store.checkpoint, task_id)
+    @overload
+    async def checkpoint(self, task_id: str) -> bytes | None: ...
+
+    @overload
+    async def checkpoint(self, task_id: str, decode: Callable[[bytes], T]) -> T | None: ...
+
+    async def checkpoint(self, task_id: str, decode: Callable[[bytes], Any] = raw_bytes) -> Any:
+        return await self.run(self.store.checkpoint, task_id, decode)
+
+    async def load(self, path: str, decode: Callable[[bytes], T]) -> T | None:
+        result: T | None = await self.run(self.store.load, path, decode)
+        return result
 
     async def checkpoints(self) -> builtins.list[str]:
         return await self.run(self.store.checkpoints)
@@ -157,6 +175,24 @@ class Memory:
 
     async def stats(self) -> dict[str, int]:
         return await self.run(self.store.stats)
+
+    async def verify(self) -> Verification:
+        return await self.run(self.store.verify)
+
+    async def repair(self) -> builtins.list[Quarantined]:
+        return await self.run(self.store.repair)
+
+    async def quarantined(self) -> builtins.list[Quarantined]:
+        return await self.run(self.store.quarantined)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop,
+             callback: Callable[[builtins.list[Quarantined]], None]) -> Callable[[builtins.list[Quarantined]], None]:
+    def deliver(moved: builtins.list[Quarantined]) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(callback, moved)
+
+    return deliver
 
 
 def _settle(future: asyncio.Future[Any], outcome: Any) -> None:

@@ -9,7 +9,8 @@ import msgspec
 
 from reverie.protocol.messages import Reason
 
-__all__ = ["ANY", "AnyContent", "Edge", "EdgeKind", "Lesson", "MemoryInfo", "Version"]
+__all__ = ["ANY", "AnyContent", "Damage", "Edge", "EdgeKind", "Lesson", "MemoryInfo", "Quarantined", "Verification",
+           "Version"]
 
 
 @final
@@ -105,3 +106,36 @@ class Lesson(msgspec.Struct, frozen=True):
         if self.source:
             return f"/lessons/{self.topic}/{self.source}/{self.id}"
         return f"/lessons/{self.topic}/{self.id}"
+
+
+class Damage(msgspec.Struct, frozen=True):
+    """A stored value that fails to open: its tag does not authenticate, or what it holds does
+    not decode as the record it should be. `where` names it for people (a path and version, a
+    lesson, a task's checkpoint); `db` and `key` locate it; `sealed` is its bytes as found."""
+
+    db: str
+    key: bytes
+    where: str
+    error: str
+    sealed: bytes
+
+
+class Quarantined(msgspec.Struct, frozen=True, kw_only=True):
+    """A damaged value moved aside (`MemoryStore.quarantined`): number `seq` in the order values
+    were moved, when (`at`) and by which agent's store (`by`). Reads never see it again."""
+
+    seq: int
+    db: str
+    key: bytes
+    where: str
+    error: str
+    sealed: bytes
+    at: float
+    by: str
+
+
+class Verification(msgspec.Struct, frozen=True):
+    """What `MemoryStore.verify` found: how many sealed values it opened, and those that failed."""
+
+    checked: int
+    damaged: tuple[Damage, ...]

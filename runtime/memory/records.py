@@ -13,6 +13,8 @@ content, an author or checkpoint data is sealed, see `crypto.Keys`):
                the newest `POSTINGS_PER_FEATURE` lessons per feature (see recall.py)
 - dead         seq(8) path -> b"" (invalidated, not yet collapsed, non-lesson paths by age)
 - meta         format, key check, counters
+- quarantine   seq(8) -> sealed Quarantined: a value that failed to open, moved aside with
+               its database, key, sealed bytes and error (see quarantine.py)
 
 Paths are at most `MAX_PATH_BYTES` so two of them fit an edge key under LMDB's 511 bytes.
 """
@@ -34,7 +36,10 @@ OUTBOX = "~outbox."
 with `~` (task ids are letters, digits, '-' and '_')."""
 POSTINGS_PER_FEATURE = 1000
 
-DB_NAMES = ("heads", "versions", "edges_out", "edges_in", "checkpoints", "lessons", "features", "dead", "meta")
+DB_NAMES = ("heads", "versions", "edges_out", "edges_in", "checkpoints", "lessons", "features", "dead", "meta",
+            "quarantine")
+SEALED_DBS = ("heads", "versions", "lessons", "checkpoints")
+"""The databases whose values are sealed (besides the key check in `meta`)."""
 
 _u64 = struct.Struct(">Q")
 
@@ -112,3 +117,19 @@ def edge_kind(kind: EdgeKind | str) -> EdgeKind:
         return EdgeKind(kind)
     except ValueError:
         raise MemoryError(f"unknown edge kind {kind!r} (one of: {', '.join(k.value for k in EdgeKind)})") from None
+
+
+def describe(db: str, key: bytes) -> str:
+    """Where a stored value is, for people: a path, a path's version, a lesson, a task's checkpoint."""
+    text = key.decode("utf-8", "replace")
+    if db == "heads":
+        return text
+    if db == "versions" and len(key) > 9 and key[-9:-8] == b"\0":
+        return f"{key[:-9].decode('utf-8', 'replace')} v{int.from_bytes(key[-8:], 'big')}"
+    if db == "lessons" and len(key) == 8:
+        return f"lesson #{int.from_bytes(key, 'big')}"
+    if db == "meta" and key == b"check":
+        return "the store's key check"
+    if db == "checkpoints":
+        return f"outbox entry {text[len(OUTBOX):]}" if text.startswith(OUTBOX) else f"checkpoint of task {text}"
+    return f"{db} {text!r}"

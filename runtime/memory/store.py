@@ -5,6 +5,10 @@ agents go through the `Memory` facade, which keeps every call on one worker thre
 event loop. Every commit is one LMDB write transaction: atomic, and durable when it returns if
 the store was opened with `sync=True` (the default). Another process (the CLI, say) may open
 the same directory at the same time; a forked child must open its own (`WrongProcess`).
+
+A value that fails to open (damaged on disk) never fails a call: it is quarantined (moved
+aside, logged once, reported to `on_quarantine`) and from then on reads as absent; see
+quarantine.py for what that means for each kind of value.
 """
 
 from __future__ import annotations
@@ -15,18 +19,20 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import msgspec
 
+from . import quarantine
 from .batch import Batch
 from .crypto import Keys, load_or_create_key
-from .env import SharedEnv, acquire, check_key, release
-from .errors import MemoryError, WrongProcess
-from .model import ANY, AnyContent, Edge, EdgeKind, Lesson, MemoryInfo, Version
+from .env import Listener, SharedEnv, acquire, check_key, release
+from .errors import CorruptRecord, MemoryError, WrongProcess
+from .guard import Guard
+from .model import ANY, AnyContent, Edge, EdgeKind, Lesson, MemoryInfo, Quarantined, Verification, Version
 from .recall import LessonCache, recall
 from .records import OUTBOX, edge_kind, path_key, split_edge_key, split_version_key, task_key, version_key
-from .writer import Reader, Writer
+from .writer import Reader, Writer, raw_bytes
 
 if TYPE_CHECKING:
     from .env import Txn
@@ -44,7 +50,8 @@ _OUTBOX = OUTBOX.encode()
 class MemoryStore:
     """Open with `MemoryStore.open(directory, agent=...)`; close it (or use `with`)."""
 
-    def __init__(self, directory: Path, agent: str, shared: SharedEnv, keys: Keys) -> None:
+    def __init__(self, directory: Path, agent: str, shared: SharedEnv, keys: Keys,
+                 on_quarantine: Listener | None = None) -> None:
         self._directory = directory
         self._agent = agent
         self._shared = shared
@@ -53,14 +60,20 @@ class MemoryStore:
         self._pid = os.getpid()
         self._closed = False
         self._cache = LessonCache()
+        self._guard = Guard(shared, keys, agent, directory)
+        self._listener = on_quarantine
+        if on_quarantine is not None:
+            shared.listeners.append(on_quarantine)
 
     @classmethod
     def open(cls, directory: str | Path, *, agent: str, map_size: int = 64 << 20,
-             sync: bool = True) -> MemoryStore:
+             sync: bool = True, on_quarantine: Listener | None = None) -> MemoryStore:
         """Open (creating on first use) the store in `directory`.
 
         `map_size` is only the initial map: it doubles whenever a commit needs more. A store
         already open in this process shares its environment (and its first `sync` setting).
+        `on_quarantine` is called (on the thread that found the damage) with the values any
+        store of this process quarantines in this directory, each once, until this one closes.
         """
         directory = Path(directory).absolute()
         directory.parent.mkdir(parents=True, exist_ok=True)
@@ -76,13 +89,15 @@ class MemoryStore:
         except BaseException:
             release(shared)
             raise
-        return cls(directory, agent, shared, keys)
+        return cls(directory, agent, shared, keys, on_quarantine)
 
     def close(self) -> None:
         """Close the store. In a forked child it only forgets it: the parent owns the LMDB state."""
         if self._closed:
             return
         self._closed = True
+        if self._listener is not None and self._listener in self._shared.listeners:
+            self._shared.listeners.remove(self._listener)
         if os.getpid() == self._pid:
             release(self._shared)
 
@@ -133,6 +148,9 @@ class MemoryStore:
                 child = self._shared.env.begin(write=True, parent=txn)
                 try:
                     versions = Writer(child, self._dbs, self._keys, now).apply(batch.ops, batch.author)
+                except CorruptRecord:  # not this batch's failure: quarantine the value, run them all again
+                    child.abort()
+                    raise
                 except MemoryError as exc:
                     child.abort()
                     outcomes.append(exc)
@@ -167,13 +185,8 @@ class MemoryStore:
         pkey = path_key(path)
 
         def latest(r: Reader) -> Version | None:
-            prefix = pkey + b"\0"
-            with r.txn.cursor(db=self._dbs["versions"]) as cursor:
-                found = cursor.prev() if cursor.set_range(prefix + b"\xff" * 8) else cursor.last()
-                if not found or not cursor.key().startswith(prefix):
-                    return None
-                key = cursor.key()
-            return self._version(r, key)
+            vkey = r.latest(pkey)
+            return None if vkey is None else self._version(r, vkey)
 
         return self._read(latest)
 
@@ -193,7 +206,8 @@ class MemoryStore:
                         if not key.startswith(prefix):
                             break
                         rec = r.record(key, raw)
-                        assert rec is not None
+                        if rec is None:
+                            continue  # damaged: quarantined, history goes on without it
                         out.append(MemoryInfo(path, int.from_bytes(key[-8:], "big"), rec.sha256.hex(), rec.author,
                                               rec.created_at, rec.invalidated, len(rec.content)))
             return out
@@ -212,8 +226,7 @@ class MemoryStore:
                         if not key.startswith(raw_prefix):
                             break
                         head = r.head(key)
-                        assert head is not None
-                        if include_invalid or not head.invalidated:
+                        if head is not None and (include_invalid or not head.invalidated):
                             out.append(MemoryInfo(key.decode("utf-8"), head.version, head.sha256.hex(),
                                                   head.author, head.created_at, head.invalidated, head.size))
             return out
@@ -233,10 +246,9 @@ class MemoryStore:
                         if not key.startswith(raw_prefix) or (limit is not None and len(out) >= limit):
                             break
                         head = r.head(key)
-                        assert head is not None
-                        rec = r.record(version_key(key, head.version))
-                        assert rec is not None
-                        out.append((key.decode("utf-8"), rec.content))
+                        rec = None if head is None else r.record(version_key(key, head.version))
+                        if rec is not None:
+                            out.append((key.decode("utf-8"), rec.content))
             return out
 
         return self._read(scan)
@@ -269,13 +281,22 @@ class MemoryStore:
 
         return self._read(bfs)
 
-    def checkpoint(self, task_id: str) -> bytes | None:
-        """The task's checkpoint, or None."""
+    @overload
+    def checkpoint(self, task_id: str) -> bytes | None: ...
+
+    @overload
+    def checkpoint(self, task_id: str, decode: Callable[[bytes], T]) -> T | None: ...
+
+    def checkpoint(self, task_id: str, decode: Callable[[bytes], Any] = raw_bytes) -> Any:
+        """The task's checkpoint (decoded by `decode`), or None.
+
+        Data that `decode` refuses (raising msgspec.DecodeError or ValueError) is treated as
+        damage: quarantined, then None. Pass a decoder only for data whose format you own."""
         tkey = task_key(task_id)
 
-        def get(r: Reader) -> bytes | None:
+        def get(r: Reader) -> Any:
             raw = r.txn.get(tkey, db=self._dbs["checkpoints"])
-            return None if raw is None else self._keys.open(b"checkpoints", tkey, raw)
+            return None if raw is None else r.open("checkpoints", tkey, raw, decode)
 
         return self._read(get)
 
@@ -299,7 +320,9 @@ class MemoryStore:
                 for key, raw in cursor.iternext():
                     if not key.startswith(start):
                         break
-                    out.append((key[len(_OUTBOX):].decode("utf-8"), self._keys.open(b"checkpoints", key, raw)))
+                    data = r.open("checkpoints", key, raw, raw_bytes)
+                    if data is not None:
+                        out.append((key[len(_OUTBOX):].decode("utf-8"), data))
             return out
 
         return self._read(scan)
@@ -323,27 +346,58 @@ class MemoryStore:
                         head = r.head(key)
                         if head is None or not head.lesson or (head.invalidated and not include_invalid):
                             continue
-                        lesson = self._cache.get(r, head.lesson_seq) if head.lesson_seq else None
-                        if lesson is None:
-                            rec = r.record(version_key(key, head.version))
-                            assert rec is not None
-                            lesson = _lesson.decode(rec.content)
-                        out.append(lesson)
+                        if head.lesson_seq:  # live: its recall copy (gone if quarantined: recall skips it too)
+                            lesson = self._cache.get(r, head.lesson_seq)
+                        else:  # invalidated: only its version record holds it
+                            lesson = r.content(version_key(key, head.version), _lesson.decode)
+                        if lesson is not None:
+                            out.append(lesson)
             return out
 
         return self._read(scan)
 
     def stats(self) -> dict[str, int]:
-        """Counts (memories, versions, edges, live lessons, checkpoints) and map_size / used_bytes."""
+        """Counts (memories, versions, edges, live lessons, checkpoints, quarantined values) and
+        map_size / used_bytes."""
         def count(r: Reader) -> dict[str, int]:
             n = {name: r.txn.stat(self._dbs[name])["entries"] for name in
-                 ("heads", "versions", "edges_out", "lessons", "checkpoints")}
+                 ("heads", "versions", "edges_out", "lessons", "checkpoints", "quarantine")}
             info, env = self._shared.env.info(), self._shared.env.stat()
             return {"memories": n["heads"], "versions": n["versions"], "edges": n["edges_out"],
-                    "lessons": n["lessons"], "checkpoints": n["checkpoints"], "map_size": info["map_size"],
-                    "used_bytes": (info["last_pgno"] + 1) * env["psize"]}
+                    "lessons": n["lessons"], "checkpoints": n["checkpoints"], "quarantined": n["quarantine"],
+                    "map_size": info["map_size"], "used_bytes": (info["last_pgno"] + 1) * env["psize"]}
 
         return self._read(count)
+
+    def load(self, path: str, decode: Callable[[bytes], T]) -> T | None:
+        """The latest content of `path` decoded by `decode`, or None (no such path, or its
+        content was collapsed). Content that `decode` refuses (msgspec.DecodeError or
+        ValueError) is treated as damage: quarantined, and the path reads as its newest older
+        version that opens. Pass a decoder only for content whose format you own."""
+        pkey = path_key(path)
+
+        def latest(r: Reader) -> T | None:
+            vkey = r.latest(pkey)
+            return None if vkey is None else r.content(vkey, decode)
+
+        return self._read(latest)
+
+    # ------------------------------------------------------------------ damage
+
+    def verify(self) -> Verification:
+        """Open every sealed value of the store and report those that fail; moves nothing."""
+        self._check()
+        return self._guard.verify()
+
+    def repair(self) -> builtins.list[Quarantined]:
+        """Quarantine every value `verify` finds damaged (mending what referred to it, see
+        quarantine.py); returns what was moved."""
+        damaged = self.verify().damaged
+        return self._guard.quarantine(builtins.list(damaged)) if damaged else []
+
+    def quarantined(self) -> builtins.list[Quarantined]:
+        """Every value moved aside so far, in the order they were moved."""
+        return self._read(lambda r: quarantine.entries(r.txn, self._dbs, self._keys))
 
     # ------------------------------------------------------------------ internals
 
@@ -356,11 +410,11 @@ class MemoryStore:
 
     def _read(self, fn: Callable[[Reader], T]) -> T:
         self._check()
-        return self._shared.read(lambda txn: fn(Reader(txn, self._dbs, self._keys)))
+        return self._guard.read(fn)
 
     def _write(self, fn: Callable[[Txn], T]) -> T:
         self._check()
-        return self._shared.write(fn)
+        return self._guard.write(fn)
 
     def _version(self, r: Reader, vkey: bytes) -> Version | None:
         rec = r.record(vkey)

@@ -8,47 +8,109 @@ after growing the map, and an exception (a failed precondition) leaves the store
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
 from .batch import CheckpointOp, InvalidateOp, LessonOp, LinkOp, Op, PutOp
 from .crypto import Keys
-from .errors import MemoryError, PreconditionFailed
-from .model import ANY, Lesson, Version
-from .records import POSTINGS_PER_FEATURE, Head, Record, edge_key, path_key, u64, version_key
+from .errors import CorruptRecord, MemoryError, PreconditionFailed
+from .model import ANY, Damage, Lesson, Version
+from .records import POSTINGS_PER_FEATURE, Head, Record, describe, edge_key, path_key, u64, version_key
 
 if TYPE_CHECKING:
     from .env import Txn
 
+T = TypeVar("T")
 _encode = msgspec.msgpack.Encoder().encode
 _head = msgspec.msgpack.Decoder(Head)
 _record = msgspec.msgpack.Decoder(Record)
 _lesson = msgspec.msgpack.Decoder(Lesson)
+decode_head, decode_record, decode_lesson = _head.decode, _record.decode, _lesson.decode
+DECODE_ERRORS = (msgspec.DecodeError, ValueError)
+"""What a decoder raises for bytes that are not what it expects (json's and msgspec's errors)."""
+NOT_AUTHENTIC = "does not authenticate: its bytes changed on disk, or it was sealed with another data key"
+
+
+def raw_bytes(data: bytes) -> bytes:
+    return data
 
 
 class Reader:
-    """Decrypting reads of heads, records and lessons within one transaction."""
+    """Opening the sealed values of one transaction: the one place a damaged value is noticed.
 
-    def __init__(self, txn: Txn, dbs: dict[str, Any], keys: Keys) -> None:
+    A value that does not authenticate, or whose plaintext does not decode, raises
+    `CorruptRecord` (in writes: a write must never mistake a damaged head for a missing one and
+    overwrite the versions under it), or, when the reader was given a `damaged` list, is added
+    to it and reads as absent (in reads: the store quarantines what was found once the
+    transaction ends, then reads again)."""
+
+    def __init__(self, txn: Txn, dbs: dict[str, Any], keys: Keys, damaged: list[Damage] | None = None) -> None:
         self.txn = txn
         self.dbs = dbs
         self.keys = keys
+        self.damaged = damaged
+
+    def open(self, db: str, key: bytes, raw: bytes, decode: Callable[[bytes], T]) -> T | None:
+        """The value `raw` stored at `key` in `db`, decrypted and decoded; None if it is damaged."""
+        try:
+            plaintext = self.keys.open(db.encode(), key, raw)
+        except MemoryError:
+            self.damage(db, key, raw, NOT_AUTHENTIC)
+            return None
+        try:
+            return decode(plaintext)
+        except DECODE_ERRORS as exc:
+            self.damage(db, key, raw, f"does not decode: {type(exc).__name__}: {str(exc)[:200]}")
+            return None
+
+    def open_content(self, vkey: bytes, raw: bytes, record: Record, decode: Callable[[bytes], T]) -> T | None:
+        """The content of `record` (the version at `vkey`, sealed as `raw`) decoded by `decode`;
+        content it refuses damages the version (None)."""
+        try:
+            return decode(record.content)
+        except DECODE_ERRORS as exc:
+            self.damage("versions", vkey, raw,
+                        f"holds content that does not decode: {type(exc).__name__}: {str(exc)[:200]}")
+            return None
+
+    def damage(self, db: str, key: bytes, raw: bytes, error: str) -> None:
+        """Report the value at `key` in `db` as damaged (see the class)."""
+        found = Damage(db, bytes(key), describe(db, key), error, bytes(raw))
+        if self.damaged is None:
+            raise CorruptRecord(found)
+        self.damaged.append(found)
+
+    def latest(self, pkey: bytes) -> bytes | None:
+        """The key of the newest version record of the path `pkey`, or None."""
+        prefix = pkey + b"\0"
+        with self.txn.cursor(db=self.dbs["versions"]) as cursor:
+            found = cursor.prev() if cursor.set_range(prefix + b"\xff" * 8) else cursor.last()
+            return cursor.key() if found and cursor.key().startswith(prefix) else None
+
+    def content(self, vkey: bytes, decode: Callable[[bytes], T]) -> T | None:
+        """The content of the version at `vkey` decoded, or None (absent, damaged, collapsed)."""
+        raw = self.txn.get(vkey, db=self.dbs["versions"])
+        record = None if raw is None else self.record(vkey, raw)
+        if raw is None or record is None or record.collapsed:
+            return None
+        return self.open_content(vkey, raw, record, decode)
 
     def head(self, pkey: bytes) -> Head | None:
         raw = self.txn.get(pkey, db=self.dbs["heads"])
-        return None if raw is None else _head.decode(self.keys.open(b"heads", pkey, raw))
+        return None if raw is None else self.open("heads", pkey, raw, _head.decode)
 
     def record(self, vkey: bytes, raw: bytes | None = None) -> Record | None:
         """The version record at `vkey` (`raw`: its sealed value, if already read)."""
         if raw is None:
             raw = self.txn.get(vkey, db=self.dbs["versions"])
-        return None if raw is None else _record.decode(self.keys.open(b"versions", vkey, raw))
+        return None if raw is None else self.open("versions", vkey, raw, _record.decode)
 
     def lesson(self, seq: int) -> Lesson | None:
         skey = u64(seq)
         raw = self.txn.get(skey, db=self.dbs["lessons"])
-        return None if raw is None else _lesson.decode(self.keys.open(b"lessons", skey, raw))
+        return None if raw is None else self.open("lessons", skey, raw, _lesson.decode)
 
 
 class Writer(Reader):
