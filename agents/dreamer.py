@@ -29,6 +29,7 @@ from reverie.protocol import (
     Codec,
     Decision,
     Error,
+    InvalidTaskId,
     JudgedCandidate,
     MissingVerdict,
     ProtocolError,
@@ -43,6 +44,7 @@ from reverie.protocol import (
     TaskState,
     Usage,
     Verdict,
+    check_task_id,
     new_id,
 )
 from reverie.runtime import Agent, consolidation, handler
@@ -73,6 +75,8 @@ from .reasoners import (Proposal, Proposals, Reasoner, ReasonerConfigError, Roun
                         make_reasoner)
 
 QUARANTINED = "[quarantined: flagged harmful by a critic]"
+DREAM_CONCURRENCY = 64
+"""Tasks one dreamer works on at once, unless the config's `concurrency` says otherwise."""
 
 
 class DreamerOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -147,6 +151,7 @@ class Dreamer(Agent):
         self.control = await TaskControl.open(self.ctx.bus)
         self._finished = 0
         self._active: dict[str, asyncio.Future[None]] = {}
+        self._storing: dict[str, asyncio.Future[None]] = {}  # resumed orphans, until their result is stored
         self._orphans: set[asyncio.Task[None]] = set()
         await self._resume_orphans()
         if self.options.consolidate_every > 0:
@@ -201,13 +206,17 @@ class Dreamer(Agent):
 
     # ------------------------------------------------------------------ the dream loop
 
-    @handler("task.plan", concurrency=64)
+    @handler("task.plan", concurrency=DREAM_CONCURRENCY)
     async def dream(self, task: Task) -> Result | None:
+        storing = self._storing.get(task.id)
+        if storing is not None:  # resumed here after a restart: that run stores its own result
+            await asyncio.shield(storing)
         running = self._active.get(task.id)
         if running is not None:
-            await asyncio.shield(running)  # being resumed here already; that run stores the result
-            return None
+            await asyncio.shield(running)  # being dreamt here already: that run's result is in memory
         done = await self.memory.load(result_path(task.id), decode_result)
+        if (running or storing) is not None and done is None:
+            return None  # that run paused it: `resume` queues it again
         if done is not None:
             # a redelivery after the task finished: publish nothing twice
             return None if await self.ctx.bus.get_result(task.id) else done
@@ -259,24 +268,34 @@ class Dreamer(Agent):
         """Resume, right away, the tasks a dead predecessor of this replica was dreaming: their
         queue messages come back only after JetStream's ack_wait, the checkpoints are here now."""
         me = os.getpid()
+        spec = next((a for a in self.ctx.config.agents if a.name == self.ctx.name), None)
+        slots = asyncio.Semaphore((spec.concurrency if spec is not None else None) or DREAM_CONCURRENCY)
+        loop = asyncio.get_running_loop()
         for task_id in await self.memory.checkpoints():
             cp = await self.memory.checkpoint(task_id, decode_checkpoint)
             if cp is None:  # damaged (quarantined): its queue message comes back to `dream`
                 continue
             if (cp.status is DreamStatus.RUNNING and cp.replica == self.ctx.replica and cp.owner_pid != me
                     and not pid_alive(cp.owner_pid) and task_id not in self._active):
-                self._orphans.add(asyncio.create_task(self._finish_orphan(cp), name=f"resume:{task_id}"))
+                self._storing[task_id] = loop.create_future()
+                self._orphans.add(asyncio.create_task(self._finish_orphan(cp, slots), name=f"resume:{task_id}"))
 
-    async def _finish_orphan(self, cp: DreamCheckpoint) -> None:
-        result = await self._guarded(cp.task, cp)
-        if result is not None:
-            while True:  # the queue message is acked when it is redelivered and finds this result
-                try:
-                    await self.ctx.bus.store_result(result)
-                    return
-                except (nats.errors.Error, asyncio.TimeoutError) as exc:
-                    self.log.warning("storing the result of resumed task %s: %s; retrying", cp.task.id, exc)
-                    await asyncio.sleep(0.5)
+    async def _finish_orphan(self, cp: DreamCheckpoint, slots: asyncio.Semaphore) -> None:
+        """Dream a dead predecessor's task on and store its result; at most the dreamer's
+        `concurrency` of them at once (a restart may find hundreds)."""
+        try:
+            async with slots:
+                self.ctx.counters["tasks.resumed"] += 1
+                result = await self._guarded(cp.task, cp)
+                while result is not None:  # the queue message is acked when it is redelivered and finds it
+                    try:
+                        await self.ctx.bus.store_result(result)
+                        return
+                    except (nats.errors.Error, asyncio.TimeoutError) as exc:
+                        self.log.warning("storing the result of resumed task %s: %s; retrying", cp.task.id, exc)
+                        await asyncio.sleep(0.5)
+        finally:
+            self._storing.pop(cp.task.id).set_result(None)
 
     async def _dream(self, task: Task, cp: DreamCheckpoint | None, features: frozenset[str],
                      lessons: list[Reason]) -> Result | None:
@@ -503,7 +522,11 @@ class Dreamer(Agent):
     # ------------------------------------------------------------------ task queries
 
     @handler("ctl.task.show", shared=False)
-    async def show(self, query: TaskQuery) -> TaskInfo:
+    async def show(self, query: TaskQuery) -> TaskInfo | Error:
+        try:
+            check_task_id(query.task_id)
+        except InvalidTaskId as exc:
+            return Error(code=exc.reason, message=exc.detail)
         cp = await self.memory.checkpoint(query.task_id, decode_checkpoint)
         if cp is not None:
             return _info(cp, self.ctx.name)

@@ -22,8 +22,8 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 
 from reverie.protocol import Codec, Result, Subjects, Task, check_task_id, encode, new_id
 
-from .errors import NatsUnreachable, NotAuthorized
-from .limits import StreamsConfig
+from .errors import NatsUnreachable, NotAuthorized, StreamsTooLarge
+from .limits import StreamLimits, StreamsConfig
 from .natsauth import read_seed
 
 log = logging.getLogger("reverie.bus")
@@ -31,6 +31,8 @@ log = logging.getLogger("reverie.bus")
 DEDUPE_WINDOW = 120.0
 
 
+NO_STORAGE = 10047
+"""JetStream's "insufficient storage resources available": it cannot reserve a stream's max_bytes."""
 STATUS, NO_RESPONDERS = "Status", "503"
 """The header and code of the server's "no responders" answer to a request."""
 
@@ -176,6 +178,14 @@ class Bus:
         """Create (or update) the task and result streams, bounded by `limits`. Idempotent."""
         s, limits = self.subjects, limits or StreamsConfig()
         t, r = limits.tasks, limits.results
+        try:
+            await self._ensure_streams(s, t, r)
+        except nats.js.errors.APIError as exc:
+            if exc.err_code != NO_STORAGE:
+                raise
+            raise StreamsTooLarge(t.max_bytes + r.max_bytes, exc.description or "") from None
+
+    async def _ensure_streams(self, s: Subjects, t: StreamLimits, r: StreamLimits) -> None:
         await self._ensure(StreamConfig(
             name=s.tasks_stream, subjects=[s.all_tasks], retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE, duplicate_window=DEDUPE_WINDOW,
@@ -222,8 +232,12 @@ class Bus:
         """Store a result durably (one per task: the results stream keeps the last per subject).
         Raises `InvalidTaskId` for an id that is not one subject token."""
         check_task_id(result.task_id)
-        await self.js.publish(self.subjects.result(result.task_id), encode(result),
-                              headers={"Nats-Msg-Id": f"result:{result.task_id}"})
+        subject, data = self.subjects.result(result.task_id), encode(result)
+        ack = await self.js.publish(subject, data, headers={"Nats-Msg-Id": f"result:{result.task_id}"})
+        if ack.duplicate and await self.get_result(result.task_id) is None:
+            # deduplicated against a publish that never reached the store (a full disk, a purge):
+            # store it for real, or the task's message is acked with no result anywhere
+            await self.js.publish(subject, data)
 
     async def get_result(self, task_id: str) -> Result | None:
         """The stored result of `task_id`, or None. Raises `InvalidTaskId` for an id that is not

@@ -57,9 +57,11 @@ class EmbeddedNats:
     def __init__(self, store_dir: Path, *, binary: str | None = None, host: str = "127.0.0.1",
                  port: int = -1, start_timeout: float = 15.0, sync_always: bool = True,
                  authorization: dict[str, Any] | None = None, tls: TlsFiles | None = None,
-                 encryption_key: str | None = None) -> None:
+                 encryption_key: str | None = None, max_file_store: int | None = None) -> None:
         self.store_dir = Path(store_dir)
         self.encryption_key = encryption_key
+        self.max_file_store = max_file_store
+        """JetStream's file storage limit in bytes (None: the server's default, most of the disk)."""
         """JetStream's store encrypted at rest under this key (see `jskey`); None: plaintext."""
         self.binary = find_nats_server(binary)
         self.host = host
@@ -99,6 +101,8 @@ class EmbeddedNats:
         }
         if self.sync_always:
             conf["jetstream"]["sync_interval"] = "always"
+        if self.max_file_store is not None:
+            conf["jetstream"]["max_file_store"] = self.max_file_store
         if self.encryption_key is not None:
             conf["jetstream"]["cipher"] = "chachapoly"
             conf["jetstream"]["key"] = _KEY_PLACEHOLDER

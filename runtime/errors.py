@@ -18,6 +18,7 @@ __all__ = [
     "ProtocolError",
     "QueueFull",
     "ReverieError",
+    "StreamsTooLarge",
     "SwarmNotRunning",
     "TaskTimeout",
     "TaskTooLarge",
@@ -113,3 +114,13 @@ class QueueFull(ReverieError):
                          f"wait for the swarm to work it down, or raise [streams.tasks] in the config")
         self.task_id = task_id
         self.what = what
+
+
+class StreamsTooLarge(ReverieError):
+    """JetStream cannot reserve the streams' `max_bytes` (it sets storage aside for them)."""
+
+    def __init__(self, wanted: int, detail: str) -> None:
+        super().__init__(f"the NATS server cannot reserve {wanted:,} bytes for the task and result streams "
+                         f"({detail}): lower [streams.tasks].max_bytes and [streams.results].max_bytes in the "
+                         f"config, or give JetStream more file storage")
+        self.wanted = wanted

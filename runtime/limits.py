@@ -11,21 +11,28 @@ from typing import Annotated
 
 import msgspec
 
-__all__ = ["StreamLimits", "StreamsConfig"]
+__all__ = ["ResultLimits", "StreamLimits", "StreamsConfig"]
 
-GiB = 1 << 30
 DAY = 24 * 3600.0
 
 
+MiB = 1 << 20
+
+
 class StreamLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    max_bytes: Annotated[int, msgspec.Meta(ge=1024)] = GiB
+    max_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 256 * MiB
+    """JetStream reserves this much file storage for the stream when it is created."""
     max_msgs: Annotated[int, msgspec.Meta(ge=1)] = 1_000_000
     max_age: Annotated[float, msgspec.Meta(gt=0)] = 7 * DAY
     """Seconds a message is kept."""
 
 
+class ResultLimits(StreamLimits, frozen=True, forbid_unknown_fields=True):
+    max_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 512 * MiB
+
+
 class StreamsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tasks: StreamLimits = StreamLimits()
     """The task queue: full, it refuses new tasks."""
-    results: StreamLimits = StreamLimits()
+    results: ResultLimits = ResultLimits()
     """Stored results: full, the oldest go first."""

@@ -196,7 +196,7 @@ async def test_streams_are_bounded_and_a_full_queue_is_a_clear_error(nats_url: s
         tasks = (await swarm.bus.js.stream_info(s.tasks_stream)).config
         results = (await swarm.bus.js.stream_info(s.results_stream)).config
         assert (tasks.max_msgs, tasks.max_bytes, str(tasks.discard)) == (2, 65536, "new")
-        assert results.max_age == 3600.0 and results.max_bytes == 1 << 30 and str(results.discard) == "old"
+        assert results.max_age == 3600.0 and results.max_bytes == 512 << 20 and str(results.discard) == "old"
         for i in range(2):
             await swarm.publish(Task(id=f"q{i}", kind="nobody", input=None))
         with pytest.raises(QueueFull, match="the task queue is full .*maximum messages exceeded"):

@@ -174,3 +174,49 @@ async def test_recalled_lessons_solve_a_similar_task_in_fewer_rounds(swarm) -> N
     assert second.status is ResultStatus.ACCEPTED
     assert second.rounds < first.rounds
     assert "recalled" in second.accepted.candidate.rationale
+
+
+async def test_resuming_orphans_after_a_restart_keeps_to_the_dreamers_concurrency(nats_url: str, tmp_path: Path) -> None:
+    """Six checkpoints of a dead predecessor, a dreamer of concurrency 2: never more than two
+    dream at once, and all six finish with one stored result each."""
+    import subprocess
+
+    from reverie.agents.dream_memory import DreamCheckpoint, DreamStatus, encode_checkpoint, record_task
+    from reverie.runtime.memory import Memory
+
+    from .conftest import CRITICS, agents_running, make_config
+
+    agents = """
+[[agents]]
+name = "dreamer"
+kind = "dreamer"
+concurrency = 2
+[agents.options]
+max_rounds = 5
+[agents.options.reasoner_options]
+seed = 7
+latency = 0.2
+""" + CRITICS
+    config = make_config(nats_url, tmp_path / "data", agents=agents)
+    dead = subprocess.Popen(["true"])  # a pid that is gone
+    dead.wait()
+    spec = load_task("db-migration")
+    async with await Memory.open(config.data_path / "dreamer", agent="dreamer") as memory:
+        batch = memory.store.batch()
+        for i in range(6):
+            task = Task(id=f"orphan{i}", kind="plan", input=spec)
+            record_task(batch, task)
+            batch.checkpoint(task.id, encode_checkpoint(DreamCheckpoint(task=task, status=DreamStatus.RUNNING,
+                                                                        owner_pid=dead.pid)))
+        await memory.commit(batch)
+    peak = 0
+    async with agents_running(config, nats_url) as hosts:
+        dreamer = hosts["dreamer"].agent
+        async with connect(config, servers=[nats_url]) as swarm:
+            async def all_stored() -> bool:
+                nonlocal peak
+                peak = max(peak, len(dreamer._active))
+                return all([await swarm.bus.get_result(f"orphan{i}") is not None for i in range(6)])
+            await eventually(all_stored, timeout=60, interval=0.02, what="six resumed results")
+        assert dreamer.ctx.counters["tasks.resumed"] == 6
+    assert 1 <= peak <= 2, peak
