@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -144,9 +145,20 @@ def result_path(task_id: str) -> str:
     return f"{task_path(task_id)}/result"
 
 
+RECENT_SLOTS = 1024
+"""How many of its latest results a dreamer checks against the results stream when it starts."""
+
+
+def recent_path(task_id: str) -> str:
+    """A slot of the ring of recent results (later results overwrite earlier ones)."""
+    return f"/recent-results/{zlib.crc32(task_id.encode()) % RECENT_SLOTS:04d}"
+
+
 def record_result(batch: Batch, result: Result) -> None:
-    """The result, whole: a redelivered task finds it here and is not dreamed twice."""
+    """The result, whole: a redelivered task finds it here and is not dreamed twice. Its id also
+    goes into the ring of recent results, which a restarted dreamer checks against the stream."""
     batch.put(result_path(result.task_id), _json.encode(result))
+    batch.put(recent_path(result.task_id), result.task_id.encode())
     if result.accepted is not None:
         cpath = candidate_path(result.task_id, result.accepted.candidate.round, result.accepted.candidate.index)
         batch.link(result_path(result.task_id), EdgeKind.DERIVED_FROM, cpath)

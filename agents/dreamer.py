@@ -154,6 +154,7 @@ class Dreamer(Agent):
         self._storing: dict[str, asyncio.Future[None]] = {}  # resumed orphans, until their result is stored
         self._orphans: set[asyncio.Task[None]] = set()
         await self._resume_orphans()
+        self._orphans.add(asyncio.create_task(self._republish_recent(), name="republish"))
         if self.options.consolidate_every > 0:
             self._orphans.add(asyncio.create_task(self._consolidate_periodically(), name="consolidation"))
 
@@ -279,6 +280,31 @@ class Dreamer(Agent):
                     and not pid_alive(cp.owner_pid) and task_id not in self._active):
                 self._storing[task_id] = loop.create_future()
                 self._orphans.add(asyncio.create_task(self._finish_orphan(cp, slots), name=f"resume:{task_id}"))
+
+    async def _republish_recent(self) -> None:
+        """Store again the recent results of this dreamer that the results stream lacks (lost to
+        a full disk, a purge, a server that died before its fsync): their task messages were
+        acked, so nothing else would ever bring them back. Results older than the stream keeps
+        any result are left to age out."""
+        keep = self.ctx.config.streams.results.max_age
+        republished = 0
+        for _, raw in await self.memory.contents("/recent-results/"):
+            task_id = raw.decode(errors="replace")
+            try:
+                check_task_id(task_id)
+                if await self.ctx.bus.get_result(task_id) is not None:
+                    continue
+                result = await self.memory.load(result_path(task_id), decode_result)
+                if result is None or time.time() - result.finished_at > keep:
+                    continue
+                await self.ctx.bus.store_result(result)
+            except (ReverieError, nats.errors.Error, asyncio.TimeoutError) as exc:
+                self.log.warning("checking the stored result of %s: %s", task_id, exc)
+                continue
+            republished += 1
+            self.ctx.counters["results.republished"] += 1
+        if republished:
+            self.log.warning("stored again %d recent result(s) the results stream had lost", republished)
 
     async def _finish_orphan(self, cp: DreamCheckpoint, slots: asyncio.Semaphore) -> None:
         """Dream a dead predecessor's task on and store its result; at most the dreamer's

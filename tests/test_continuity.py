@@ -220,3 +220,24 @@ latency = 0.2
             await eventually(all_stored, timeout=60, interval=0.02, what="six resumed results")
         assert dreamer.ctx.counters["tasks.resumed"] == 6
     assert 1 <= peak <= 2, peak
+
+
+async def test_a_restarted_dreamer_stores_again_the_recent_results_the_stream_lost(nats_url: str,
+                                                                                   tmp_path: Path) -> None:
+    """The task's message was acked, so only the dreamer's memory still holds its result."""
+    from .conftest import agents_running, make_config
+
+    config = make_config(nats_url, tmp_path / "data")
+    async with agents_running(config, nats_url), connect(config, servers=[nats_url]) as swarm:
+        first = await swarm.submit(load_task("dns-cutover"), kind="plan", task_id="lost1", timeout=30)
+        await swarm.bus.js.purge_stream(swarm.bus.subjects.results_stream)  # as a full disk or a bad fsync would
+        assert await swarm.bus.get_result("lost1") is None
+    async with agents_running(config, nats_url) as hosts, connect(config, servers=[nats_url]) as swarm:
+        back = await eventually(lambda: swarm.bus.get_result("lost1"), timeout=20, what="the result stored again")
+        assert back.finished_at == first.finished_at and back.status is ResultStatus.ACCEPTED
+        counters = hosts["dreamer"].agent.ctx.counters
+        await eventually(lambda: _async(counters["results.republished"] == 1), timeout=10, what="the count")
+
+
+async def _async(value: bool) -> bool:
+    return value

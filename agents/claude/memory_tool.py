@@ -43,6 +43,7 @@ READ_ONLY_PREFIXES: tuple[str, ...] = (
     "/tasks/",      # the dreamer's task traces and results (a redelivered task is answered from them)
     "/dreams/",     # consolidation dream records (status history of each dream)
     "/summaries/",  # rewritten by every consolidation dream: an edit would be silently replaced
+    "/recent-results/",  # the ring a restarted dreamer checks against the results stream
 )
 
 
