@@ -285,7 +285,7 @@ class OfflineReasoner:
                 candidates, learned = better, informed
         candidates.sort(key=lambda p: (_cost_key(p.duration), self._tiebreak(spec, p), p.steps))
         chosen = candidates[:k]
-        lessons = learned.describe()
+        taught = learned.describe()
         proposals = []
         for rank, path in enumerate(chosen, start=1):
             what = "fastest" if rank == 1 else f"#{rank} fastest"
@@ -293,11 +293,11 @@ class OfflineReasoner:
             if recalled and lessons_used(learned):
                 why = f"{what} path ({cost}) honouring {len(recalled)} lesson(s) recalled from earlier tasks"
                 if history:
-                    why += f" and {lessons}"
+                    why += f" and {taught}"
             elif not history:
                 why = f"{what} path ({cost}); no constraints known yet"
-            elif lessons:
-                why = f"{what} untried path ({cost}) honouring what critics taught in {lessons}"
+            elif taught:
+                why = f"{what} untried path ({cost}) honouring what critics taught in {taught}"
             else:
                 why = f"{what} untried path ({cost}); critics gave nothing to steer by"
             proposals.append(

@@ -35,7 +35,7 @@ class Carried(msgspec.Struct, frozen=True, array_like=True):
     fragments: list[bytes]
 
 
-class SyncRequest(Message, frozen=True, tag="gossip.sync"):  # type: ignore[call-arg]  # mypy misreads msgspec class kwargs across modules
+class SyncRequest(Message, frozen=True, tag="gossip.sync"):
     """"Here is what I hold; send me what I lack." `sender` is informational: what is admitted
     is decided by each block's signature, not by who carried it."""
 
@@ -43,7 +43,7 @@ class SyncRequest(Message, frozen=True, tag="gossip.sync"):  # type: ignore[call
     heads: Heads
 
 
-class SyncReply(Message, frozen=True, tag="gossip.delta"):  # type: ignore[call-arg]  # mypy misreads msgspec class kwargs across modules
+class SyncReply(Message, frozen=True, tag="gossip.delta"):
     """Blocks the requester lacks (at most the responder's reply budget; `more` if it held
     back some). The responder learns from the request's heads what it lacks and pulls that in
     turn, so the reply carries no heads of its own."""
@@ -52,13 +52,13 @@ class SyncReply(Message, frozen=True, tag="gossip.delta"):  # type: ignore[call-
     more: bool = False
 
 
-class Push(Message, frozen=True, tag="gossip.push"):  # type: ignore[call-arg]  # mypy misreads msgspec class kwargs across modules
+class Push(Message, frozen=True, tag="gossip.push"):
     sender: str
     blocks: list[Carried]
     more: bool = False
 
 
-class PushAck(Message, frozen=True, tag="gossip.ack"):  # type: ignore[call-arg]  # mypy misreads msgspec class kwargs across modules
+class PushAck(Message, frozen=True, tag="gossip.ack"):
     admitted: int
     refused: int
 
