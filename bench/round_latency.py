@@ -41,11 +41,13 @@ CRITICS = {
 }
 
 
-def config_for(url: str, data: Path, critics: list[str]):
+def config_for(url: str, data: Path, critics: list[str], ca: Path | None = None):
+    """A dreamer and `critics` on the server at `url` (`ca`: the CA of a TLS server)."""
     agents = '[[agents]]\nname = "dreamer"\nkind = "dreamer"\n[agents.options]\nverdict_timeout = 5.0\n'
     for i, kind in enumerate(critics):
         agents += f'[[agents]]\nname = "c{i}"\nkind = {kind}\n'
-    return parse_config(f'swarm = "bench"\n[nats]\nurl = "{url}"\n{agents}', data_dir=data)
+    ca_line = f'ca_file = "{ca}"\n' if ca else ""
+    return parse_config(f'swarm = "bench"\n[nats]\nurl = "{url}"\n{ca_line}{agents}', data_dir=data)
 
 
 async def raw_round_trip(url: str, payload: bytes, reply: bytes, rounds: int) -> list[float]:
@@ -62,8 +64,9 @@ async def raw_round_trip(url: str, payload: bytes, reply: bytes, rounds: int) ->
     return samples
 
 
-async def our_round_trip(url: str, data: Path, critics: list[str], rounds: int) -> list[float]:
-    config = config_for(url, data, critics)
+async def our_round_trip(url: str, data: Path, critics: list[str], rounds: int,
+                         ca: Path | None = None) -> list[float]:
+    config = config_for(url, data, critics, ca)
     async with serve_agent(config, "dreamer", servers=[url]) as dreamer, \
             serve_agent(config, "c0", servers=[url]), serve_agent(config, "c1", servers=[url]), \
             serve_agent(config, "c2", servers=[url]):

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from .errors import ReverieError
-from .keyfiles import KeyFileMissing, create_private, fsync_dir, read_private
+from .keyfiles import KeyFileMissing, create_private, fsync_dir, lost_key, read_private
 
 __all__ = ["JetStreamKeyMissing", "ensure_jetstream_key", "mark_encrypted"]
 
@@ -25,9 +25,7 @@ KEY_CHARS = 64  # 32 random bytes, hex
 
 class JetStreamKeyMissing(ReverieError):
     def __init__(self, path: Path, store: Path) -> None:
-        super().__init__(f"the JetStream key {path} is missing, but the store {store} was encrypted with it: "
-                         f"without it no queued task or stored result can be read. Restore {path.name} from a "
-                         f"backup (mode 0600); to start with an empty queue instead, move {store} aside")
+        super().__init__(lost_key(path, store, "the task queue and the stored results"))
         self.path = path
         self.store = store
 

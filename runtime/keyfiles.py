@@ -11,7 +11,8 @@ from pathlib import Path
 
 from reverie.protocol.errors import ReverieError
 
-__all__ = ["InsecureKeyFile", "KeyFileError", "KeyFileMissing", "create_private", "fsync_dir", "read_private"]
+__all__ = ["InsecureKeyFile", "KeyFileError", "KeyFileMissing", "create_private", "fsync_dir", "lost_key",
+           "read_private"]
 
 
 class KeyFileError(ReverieError):
@@ -33,6 +34,14 @@ class InsecureKeyFile(KeyFileError):
         super().__init__(path, f"refusing a private key with mode {mode:04o}: group or others can "
                                "access it (it must be 0600)")
         self.mode = mode
+
+
+def lost_key(path: Path, store: Path, holds: str) -> str:
+    """What to say when the key of an existing `store` is gone: a new key would leave
+    everything there unreadable, so reverie never makes one; restore this one."""
+    return (f"the key {path} is missing, but {store} holds {holds} sealed with it: without that key "
+            f"none of it can be read. Restore {path.name} from a backup (mode 0600, owner only); "
+            f"to start empty instead, move {store} aside")
 
 
 def read_private(path: Path, size: int) -> bytes:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from reverie.protocol.errors import ReverieError
 
+from ..keyfiles import lost_key
+
 from .model import Damage
 
 __all__ = ["CorruptRecord", "DataKeyMissing", "MemoryError", "MemoryLocked", "PreconditionFailed", "WrongProcess"]
@@ -53,9 +55,7 @@ class DataKeyMissing(MemoryError):
     would start an empty memory and leave everything stored unreadable). `path` is the key's."""
 
     def __init__(self, path: Path, store: Path) -> None:
-        super().__init__(f"the data key {path} is missing, but {store} holds a memory store: without that key "
-                         f"nothing stored there can be read. Restore data.key from a backup (mode 0600, "
-                         f"owner only); to start an empty memory instead, move {store} aside")
+        super().__init__(lost_key(path, store, "a memory store"))
         self.path = path
         self.store = store
 
