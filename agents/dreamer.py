@@ -51,7 +51,7 @@ from reverie.runtime import Agent, consolidation, handler
 from reverie.runtime.bus import Reply
 from reverie.runtime.gossip.wire import LessonShare, MemoryShare, Payload
 from reverie.runtime.logs import BurstLog
-from reverie.runtime.memory import Memory, Quarantined
+from reverie.runtime.memory import Memory, MemoryStore, Quarantined
 from reverie.runtime.registry import resolve_agent_class
 from reverie.runtime.state import pid_alive
 from reverie.runtime.taskctl import TaskControl
@@ -215,14 +215,13 @@ class Dreamer(Agent):
         running = self._active.get(task.id)
         if running is not None:
             await asyncio.shield(running)  # being dreamt here already: that run's result is in memory
-        done = await self.memory.load(result_path(task.id), decode_result)
+        done, cp, known = await self.memory.run(_lookup, self.memory.store, task.id)  # one trip to the memory thread
         if (running or storing) is not None and done is None:
             return None  # that run paused it: `resume` queues it again
         if done is not None:
             # a redelivery after the task finished: publish nothing twice
             return None if await self.ctx.bus.get_result(task.id) else done
-        cp = await self.memory.checkpoint(task.id, decode_checkpoint)
-        if cp is None and await self.memory.get(task_path(task.id)) is not None:
+        if cp is None and known:
             # dreamt here before, yet neither its checkpoint nor its result reads back: damaged
             # memory, quarantined by the memory layer
             stored = await self._stored_result(task.id)
@@ -569,6 +568,16 @@ class Dreamer(Agent):
         cp = self._checkpoint(task, DreamStatus.RUNNING, trace, {}, spent, resumes)
         info = msgspec.structs.replace(_info(cp, self.ctx.name), state=state)
         await self.ctx.bus.publish(self.ctx.bus.subjects.rel(f"events.task.{task.id}"), info)
+
+
+def _lookup(store: MemoryStore, task_id: str) -> tuple[Result | None, DreamCheckpoint | None, bool]:
+    """What memory holds of a task: its result, its checkpoint, whether it was dreamt here at all.
+    Runs on the memory thread, in one hop (it queues behind group commits' fsyncs)."""
+    done = store.load(result_path(task_id), decode_result)
+    if done is not None:
+        return done, None, True
+    cp = store.checkpoint(task_id, decode_checkpoint)
+    return None, cp, cp is not None or store.get(task_path(task_id)) is not None
 
 
 def _info(cp: DreamCheckpoint, agent: str) -> TaskInfo:

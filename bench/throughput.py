@@ -43,6 +43,7 @@ SWARM = f"""
 swarm = "bench"
 [nats]
 url = "embedded"
+encrypt = ENCRYPT
 [[agents]]
 name = "dreamer"
 kind = "dreamer"
@@ -63,12 +64,13 @@ kind = "budget-critic"
 """
 
 
-async def ours(n: int, tmp: Path) -> float:
+async def ours(n: int, tmp: Path, *, encrypt: bool = True) -> float:
+    """`encrypt`: the embedded JetStream store encrypted at rest (the default since issue 10)."""
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    (tmp / "swarm.toml").write_text(SWARM)
+    (tmp / "swarm.toml").write_text(SWARM.replace("ENCRYPT", str(encrypt).lower()))
     from reverie.runtime import load_config
 
-    config = load_config(tmp / "swarm.toml", data_dir=tmp / "ours")
+    config = load_config(tmp / "swarm.toml", data_dir=tmp / f"ours-{encrypt}")
     with open(tmp / "ours.log", "w") as log:
         async with Supervisor(config, out=log), connect(config) as swarm:
             await swarm.submit(SPEC, kind="plan", timeout=60)  # warm-up
@@ -180,7 +182,10 @@ async def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         r = await raw(n, Path(tmp))
         o = await ours(n, Path(tmp))
+        plain = await ours(n, Path(tmp), encrypt=False)
     print(f"raw nats-py pipeline {r:8.0f} tasks/s | reverie {o:8.0f} tasks/s | ratio {o / r:.2f}x")
+    print(f"reverie, JetStream store not encrypted {plain:8.0f} tasks/s | ratio {plain / r:.2f}x "
+          f"(encryption at rest costs {1 - o / plain:.0%})")
 
 
 if __name__ == "__main__":
