@@ -7,6 +7,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats
@@ -22,6 +23,22 @@ def pct(samples: list[float], q: float) -> float:
 
 def summary(samples: list[float]) -> dict[str, float]:
     return {"p50": pct(samples, 50), "p99": pct(samples, 99), "mean": statistics.fmean(samples)}
+
+
+async def interleaved(label: str, sides: dict[str, Callable[[int], Awaitable[list[float]]]], rounds: int,
+                      blocks: int = 5, warmup: int = 200) -> str:
+    """Run each side (a function of a round count returning latencies) warm, then in `blocks`
+    alternating blocks, and say p50/p99 of each and of the second over the first."""
+    samples: dict[str, list[float]] = {name: [] for name in sides}
+    for run in sides.values():
+        await run(warmup)
+    for _ in range(blocks):
+        for name, run in sides.items():
+            samples[name] += await run(rounds // blocks)
+    (a, sa), (b, sb) = [(name, summary(s)) for name, s in samples.items()]
+    return (f"{label:>12}: {a} p50 {sa['p50'] * 1e6:7.0f} us  p99 {sa['p99'] * 1e6:7.0f} us | "
+            f"{b} p50 {sb['p50'] * 1e6:7.0f} us  p99 {sb['p99'] * 1e6:7.0f} us | "
+            f"ratio p50 {sb['p50'] / sa['p50']:.2f}x  p99 {sb['p99'] / sa['p99']:.2f}x")
 
 
 def machine() -> str:

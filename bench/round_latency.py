@@ -21,7 +21,7 @@ import nats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RawGather, machine, raw_responder, summary  # noqa: E402
+from bench.common import RawGather, interleaved, machine, raw_responder  # noqa: E402
 from reverie.protocol import Candidate, Task, encode, new_id  # noqa: E402
 from reverie.runtime import EmbeddedNats, parse_config, serve_agent  # noqa: E402
 
@@ -94,19 +94,10 @@ async def main(rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with EmbeddedNats(Path(tmp) / "nats") as server:
             for label, critics in CRITICS.items():
-                raw: list[float] = []
-                ours: list[float] = []
-                block = rounds // 5
-                await raw_round_trip(server.url, payload, reply, 200)  # warm-up
-                await our_round_trip(server.url, Path(tmp) / "d", critics, 200)
-                for _ in range(5):
-                    raw += await raw_round_trip(server.url, payload, reply, block)
-                    ours += await our_round_trip(server.url, Path(tmp) / "d", critics, block)
-                r, o = summary(raw), summary(ours)
-                print(f"{label:>12}: raw nats-py p50 {r['p50'] * 1e6:7.0f} us  p99 {r['p99'] * 1e6:7.0f} us | "
-                      f"reverie p50 {o['p50'] * 1e6:7.0f} us  p99 {o['p99'] * 1e6:7.0f} us | "
-                      f"ratio p50 {o['p50'] / r['p50']:.2f}x  p99 {o['p99'] / r['p99']:.2f}x")
-
+                print(await interleaved(label, {
+                    "raw nats-py": lambda n: raw_round_trip(server.url, payload, reply, n),
+                    "reverie": lambda n, critics=critics: our_round_trip(server.url, Path(tmp) / "d", critics, n),
+                }, rounds))
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import machine, summary  # noqa: E402
+from bench.common import interleaved, machine  # noqa: E402
 from bench.round_latency import CRITICS, config_for, our_round_trip  # noqa: E402
 from reverie.runtime import EmbeddedNats  # noqa: E402
 from reverie.runtime.natstls import ensure_server_cert  # noqa: E402
@@ -29,19 +29,10 @@ async def main(rounds: int) -> None:
         files = ensure_server_cert(config_for("embedded", base / "tls", [], None), ["127.0.0.1"])
         async with EmbeddedNats(base / "plain") as plain, EmbeddedNats(base / "tlsnats", tls=files) as secure:
             for label, critics in CRITICS.items():
-                clear: list[float] = []
-                tls: list[float] = []
-                block = rounds // 5
-                await our_round_trip(plain.url, base / "d1", critics, 200, None)  # warm-up
-                await our_round_trip(secure.url, base / "d2", critics, 200, files.ca)
-                for _ in range(5):
-                    clear += await our_round_trip(plain.url, base / "d1", critics, block, None)
-                    tls += await our_round_trip(secure.url, base / "d2", critics, block, files.ca)
-                c, s = summary(clear), summary(tls)
-                print(f"{label:>12}: plaintext p50 {c['p50'] * 1e6:7.0f} us  p99 {c['p99'] * 1e6:7.0f} us | "
-                      f"TLS p50 {s['p50'] * 1e6:7.0f} us  p99 {s['p99'] * 1e6:7.0f} us | "
-                      f"ratio p50 {s['p50'] / c['p50']:.2f}x  p99 {s['p99'] / c['p99']:.2f}x")
-
+                print(await interleaved(label, {
+                    "plaintext": lambda n, critics=critics: our_round_trip(plain.url, base / "d1", critics, n),
+                    "TLS": lambda n, critics=critics: our_round_trip(secure.url, base / "d2", critics, n, files.ca),
+                }, rounds))
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()

@@ -22,7 +22,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 
 from reverie.protocol import Codec, Result, Subjects, Task, check_task_id, encode, new_id
 
-from .errors import NatsUnreachable, NotAuthorized, StreamsTooLarge
+from .errors import NatsUnreachable, NotAuthorized, QueueFull, StreamsTooLarge, TaskTooLarge
 from .limits import StreamLimits, StreamsConfig
 from .natsauth import read_seed
 
@@ -31,6 +31,8 @@ log = logging.getLogger("reverie.bus")
 DEDUPE_WINDOW = 120.0
 
 
+QUEUE_FULL = (10077, 10078)
+"""JetStream's "maximum messages exceeded" and "maximum bytes exceeded"."""
 NO_STORAGE = 10047
 """JetStream's "insufficient storage resources available": it cannot reserve a stream's max_bytes."""
 STATUS, NO_RESPONDERS = "Status", "503"
@@ -223,9 +225,18 @@ class Bus:
 
     async def submit(self, task: Task, *, msg_id: str | None = None) -> bool:
         """Queue a task durably. Returns False when JetStream saw this message id (default:
-        the task id) within the dedupe window already."""
-        ack = await self.js.publish(self.subjects.task(task.kind), encode(task),
-                                    headers={"Nats-Msg-Id": msg_id or task.id})
+        the task id) within the dedupe window already. Raises `TaskTooLarge` before sending a
+        task over the message size limit, `QueueFull` when the task stream's limits refuse it."""
+        data = encode(task)  # once: measured, then sent
+        limit = min(self.max_message_bytes, self.nc.max_payload or self.max_message_bytes)
+        if len(data) > limit:
+            raise TaskTooLarge(task.id, len(data), limit)
+        try:
+            ack = await self.js.publish(self.subjects.task(task.kind), data, headers={"Nats-Msg-Id": msg_id or task.id})
+        except nats.js.errors.APIError as exc:
+            if exc.err_code in QUEUE_FULL:  # the stream's own limits, from [streams.tasks]
+                raise QueueFull(task.id, exc.description or "full") from None
+            raise
         return not ack.duplicate
 
     async def store_result(self, result: Result) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 
 import msgspec
 import nats.errors
-import nats.js.errors
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
@@ -18,7 +17,6 @@ from reverie.protocol import (
     AgentStatus,
     Budget,
     Codec,
-    encode,
     Error,
     ProtocolError,
     Result,
@@ -35,7 +33,7 @@ from reverie.protocol import (
 
 from .bus import Bus
 from .config import SwarmConfig, load_config
-from .errors import QueueFull, SwarmNotRunning, TaskTimeout, TaskTooLarge
+from .errors import SwarmNotRunning, TaskTimeout
 from .natsauth import CLIENT, seed_for
 from .natstls import client_context
 from .state import read_state
@@ -48,10 +46,6 @@ class SwarmStatus(msgspec.Struct, frozen=True):
     agents: list[AgentStatus]
     tasks_queued: int
     results_stored: int
-
-
-QUEUE_FULL = (10077, 10078)
-"""JetStream's "maximum messages exceeded" and "maximum bytes exceeded"."""
 
 
 def served_kinds(config: SwarmConfig) -> set[str] | None:
@@ -97,16 +91,7 @@ class Swarm:
         check_task_id(task.id)
         if not valid_token(task.kind):
             raise ReverieError(f"task kind {task.kind!r} must be letters, digits, '-' or '_'")
-        size = len(encode(task))
-        limit = min(self.config.max_message_bytes, self.bus.nc.max_payload or self.config.max_message_bytes)
-        if size > limit:
-            raise TaskTooLarge(task.id, size, limit)
-        try:
-            await self.bus.submit(task)
-        except nats.js.errors.APIError as exc:
-            if exc.err_code in QUEUE_FULL:  # the stream's own limits, from [streams.tasks]
-                raise QueueFull(task.id, exc.description or "full", self.config.streams.tasks) from None
-            raise
+        await self.bus.submit(task)
         return task.id
 
     async def submit(self, input: Any, *, kind: str = "plan", budget: Budget | None = None,

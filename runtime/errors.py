@@ -109,9 +109,9 @@ class NatsUnreachable(SwarmNotRunning):
 class QueueFull(ReverieError):
     """The task queue is at a limit of `[streams.tasks]`: the task was not queued."""
 
-    def __init__(self, task_id: str, what: str, limits: object) -> None:
-        super().__init__(f"task {task_id} was not queued: the task queue is full ({what}; limits: {limits}); "
-                         f"wait for the swarm to work it down, or raise [streams.tasks] in the config")
+    def __init__(self, task_id: str, what: str) -> None:
+        super().__init__(f"task {task_id} was not queued: the task queue is full ({what}); wait for the swarm "
+                         f"to work it down, or raise the limits under [streams.tasks] in the config")
         self.task_id = task_id
         self.what = what
 

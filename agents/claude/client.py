@@ -35,7 +35,7 @@ from anthropic.types import Message
 
 from reverie.protocol import ReverieError, Usage
 
-from .models import API_VERSION, SAMPLING_API, ModelRules, ThinkingType, rules_for
+from .models import API_VERSION, SAMPLING_API, ModelRules, ThinkingType, model_entry, rules_for
 
 __all__ = ["DEFAULT_PRICES", "Claude", "ClaudeFatal", "ClaudeOptions", "ClaudeUnavailable", "Price", "client_kwargs",
            "check_options", "cost_of"]
@@ -244,8 +244,8 @@ def _accepted_thinking(rules: ModelRules) -> str:
 
 def price_of(options: ClaudeOptions) -> Price | None:
     table = DEFAULT_PRICES | options.prices
-    matches = [name for name in table if options.model.startswith(name)]
-    return table[max(matches, key=len)] if matches else None
+    entry = model_entry(options.model, table)
+    return table[entry] if entry is not None else None
 
 
 def cost_of(usage: Any, price: Price | None, *, batched: bool) -> float | None:

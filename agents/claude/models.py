@@ -9,12 +9,13 @@ api/migration-2026-10-21. Facts the docs only imply are marked "inferred".
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Literal
 
 import msgspec
 from anthropic._constants import ANTHROPIC_API_VERSION
 
-__all__ = ["API_VERSION", "EFFORTS", "ModelRules", "SAMPLING_API", "rules_for"]
+__all__ = ["API_VERSION", "EFFORTS", "ModelRules", "SAMPLING_API", "model_entry", "rules_for"]
 
 log = logging.getLogger("reverie.claude")
 
@@ -97,11 +98,19 @@ UNKNOWN = _ALWAYS_ADAPTIVE
 _warned: set[str] = set()
 
 
+def model_entry(model: str, names: Iterable[str]) -> str | None:
+    """The entry of a per-model table that `model` is: itself, or the longest id it is a dated
+    snapshot of (`claude-haiku-4-5-20251001` is `claude-haiku-4-5`; `claude-opus-5-5` is not
+    `claude-opus-5`)."""
+    matches = [name for name in names if model == name or model.startswith(name + "-")]
+    return max(matches, key=len) if matches else None
+
+
 def rules_for(model: str) -> ModelRules:
     """The rules of `model`; an unknown model gets `UNKNOWN`'s, said once in the log."""
-    matches = [name for name in MODEL_RULES if model == name or model.startswith(name + "-")]
-    if matches:
-        return MODEL_RULES[max(matches, key=len)]
+    entry = model_entry(model, MODEL_RULES)
+    if entry is not None:
+        return MODEL_RULES[entry]
     if model not in _warned:
         _warned.add(model)
         log.warning("model %s is not in reverie's model table: requests follow the strictest current rules "
