@@ -12,8 +12,15 @@ from typing import ClassVar
 from reverie.protocol import Candidate, Decision, Reason, Verdict
 from reverie.runtime import Agent, handler
 
-from .judges import Judgement, RuleSet, compile_rules, judge_budget, judge_plan, judge_rules
-from .planning import PlanSpec, PlanSpecError, parse_spec
+from .plans.judges import (
+    Judgement,
+    RuleSet,
+    compile_rules,
+    judge_budget,
+    judge_plan,
+    judge_rules,
+)
+from .plans.spec import PlanSpec, PlanSpecError, parse_spec
 
 PLAN_KIND = "plan"
 

@@ -1,7 +1,7 @@
 """What a 5-round task costs on Claude: prompt caching and the Message Batches API.
 
 Drives the real `ClaudeReasoner` and the LLM critic's requests (real `AsyncAnthropic` client)
-against the fake Messages API of `tests/fake_anthropic.py`, which enforces each model's rules
+against the fake Messages API of `tests/fakes/messages_api.py`, which enforces each model's rules
 and reports usage by Anthropic's caching rules on its token approximation (ceil(chars / 4) per
 block; prefixes under the model's minimum, 512 tokens for Sonnet 5.5, are not cached). Each
 round proposes 3 candidates; an LLM critic judges each one (its spend is in the totals) and
@@ -32,14 +32,21 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reverie.agents.claude import reasoner as claude_reasoner  # noqa: E402
 from reverie.agents.claude import critic as claude_critic  # noqa: E402
+from reverie.agents.claude import reasoner as claude_reasoner  # noqa: E402
 from reverie.agents.claude.client import Claude, ClaudeOptions  # noqa: E402
 from reverie.agents.claude.reasoner import ClaudeReasoner  # noqa: E402
 from reverie.protocol import (  # noqa: E402
-    Candidate, Decision, JudgedCandidate, Reason, RoundTrace, Task, Usage, Verdict,
+    Candidate,
+    Decision,
+    JudgedCandidate,
+    Reason,
+    RoundTrace,
+    Task,
+    Usage,
+    Verdict,
 )
-from tests.fake_anthropic import FakeAnthropic, Reply  # noqa: E402
+from tests.fakes.messages_api import FakeAnthropic, Reply  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OPS = ["enable_read_only", "backup", "migrate", "verify_checksums", "switch_traffic", "archive_old_tables"]

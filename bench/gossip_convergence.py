@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import machine  # noqa: E402
 from reverie.runtime import EmbeddedNats  # noqa: E402
-from tests.gossip_helpers import gossip_nodes, node_config  # noqa: E402
+from tests.fakes.gossip import gossip_nodes, node_config  # noqa: E402
 
 COUNTERS = ("gossip.bytes_sent", "gossip.block_bytes_sent")
 

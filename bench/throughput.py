@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import RawGather, machine, raw_responder  # noqa: E402
 from reverie.protocol import Decision, Task, Verdict, encode, new_id  # noqa: E402
-from reverie.runtime import EmbeddedNats, Supervisor, connect, parse_config  # noqa: E402
+from reverie.runtime import EmbeddedNats, Supervisor, connect  # noqa: E402
 
 SPEC = {
     "start": "a", "goal": "c",

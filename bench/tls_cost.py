@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import interleaved, machine  # noqa: E402
 from bench.round_latency import CRITICS, config_for, our_round_trip  # noqa: E402
 from reverie.runtime import EmbeddedNats  # noqa: E402
-from reverie.runtime.natstls import ensure_server_cert  # noqa: E402
+from reverie.runtime.swarm.tls import ensure_server_cert  # noqa: E402
 
 
 async def main(rounds: int) -> None:

@@ -1,7 +1,19 @@
 """Wire types, codec and subjects of reverie. Imports nothing else of reverie."""
 
-from .codec import DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGE_BYTES, Codec, encode, nesting_exceeds
-from .errors import InvalidTaskId, NestingTooDeep, OversizedMessage, ProtocolError, ReverieError
+from .codec import (
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    Codec,
+    encode,
+    nesting_exceeds,
+)
+from .errors import (
+    InvalidTaskId,
+    NestingTooDeep,
+    OversizedMessage,
+    ProtocolError,
+    ReverieError,
+)
 from .messages import (
     PROTOCOL_VERSION,
     AgentState,
@@ -11,24 +23,30 @@ from .messages import (
     Decision,
     Error,
     JudgedCandidate,
-    MissingVerdict,
     Lifecycle,
     Message,
+    MissingVerdict,
     Reason,
     Reply,
     Result,
     ResultStatus,
     RoundTrace,
-    Usage,
     StatusRequest,
     Task,
     TaskInfo,
     TaskQuery,
     TaskState,
+    Usage,
     Verdict,
     new_id,
 )
-from .subjects import MAX_TASK_ID, Subjects, check_task_id, valid_swarm_name, valid_token
+from .subjects import (
+    MAX_TASK_ID,
+    Subjects,
+    check_task_id,
+    valid_swarm_name,
+    valid_token,
+)
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",

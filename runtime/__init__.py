@@ -7,7 +7,6 @@ from .agent import Agent, Context, NoOptions, handler
 from .bus import Bus
 from .client import Swarm, SwarmStatus, connect
 from .config import AgentSpec, NatsConfig, SwarmConfig, load_config, parse_config
-from .embedded import EmbeddedNats, find_nats_server
 from .errors import (
     AgentStartFailed,
     ConfigError,
@@ -26,9 +25,8 @@ from .errors import (
     TaskTimeout,
     TaskTooLarge,
 )
-from .host import AgentHost
-from .supervisor import Supervisor
-from .serving import serve_agent
+from .host import AgentHost, serve_agent
+from .swarm import EmbeddedNats, Supervisor, find_nats_server
 
 __all__ = [
     "Agent",

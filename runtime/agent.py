@@ -30,7 +30,7 @@ from reverie.protocol import Message, Result, ResultStatus, Task
 from .errors import HandlerSignatureError
 
 if TYPE_CHECKING:
-    from .bus import Bus
+    from .bus.bus import Bus
     from .config import AgentSpec, SwarmConfig
     from .gossip.node import GossipNode
 

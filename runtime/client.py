@@ -32,12 +32,12 @@ from reverie.protocol import (
 )
 
 from .bus import Bus
+from .bus.credentials import CLIENT, connect_bus, seed_for
+from .bus.taskctl import TaskControl
 from .config import SwarmConfig, load_config
-from .errors import SwarmNotRunning, TaskTimeout
-from .natsauth import CLIENT, seed_for
-from .natstls import client_context
-from .state import read_state
-from .taskctl import TaskControl
+from .errors import ConfigError, SwarmNotRunning, TaskTimeout
+from .kinds import Roster
+from .swarm.state import read_state
 
 
 class SwarmStatus(msgspec.Struct, frozen=True):
@@ -51,16 +51,11 @@ class SwarmStatus(msgspec.Struct, frozen=True):
 def served_kinds(config: SwarmConfig) -> set[str] | None:
     """The task kinds the agents of `config` consume (`*` for a wildcard handler), or None when
     an agent class cannot be loaded here (then nobody can say a kind is unserved)."""
-    from .registry import resolve_agent_class  # late: registry imports the agent API
-
-    kinds: set[str] = set()
-    for spec in config.agents:
-        try:
-            handlers = resolve_agent_class(spec.kind).handlers(spec.subjects)
-        except (ImportError, AttributeError, TypeError, ReverieError):
-            return None
-        kinds |= {h.spec.pattern.split(".", 1)[1] for h in handlers if h.durable}
-    return kinds
+    try:
+        roster = Roster.of(config)
+    except ConfigError:
+        return None
+    return {h.spec.pattern.split(".", 1)[1] for kind in roster.values() for h in kind.handlers if h.durable}
 
 
 def resolve_servers(config: SwarmConfig) -> list[str]:
@@ -227,10 +222,7 @@ async def connect(config: SwarmConfig | str | Path, *,
     if seed is not None and config.nats.embedded and not seed.exists():
         seed = None  # never started with auth (`reverie up` creates the seeds)
     try:
-        bus = await Bus.connect(urls, swarm=config.swarm, name=f"{config.swarm}.client", user=CLIENT,
-                                nkeys_seed=seed, tls=client_context(config, urls),
-                                max_message_bytes=config.max_message_bytes,
-                                connect_timeout=config.nats.connect_timeout)
+        bus = await connect_bus(config, CLIENT, urls, name=f"{config.swarm}.client", seed=seed)
     except (nats.errors.NoServersError, OSError, asyncio.TimeoutError) as exc:
         raise SwarmNotRunning(f"cannot reach NATS for swarm {config.swarm!r} at {', '.join(urls)}: {exc}") from None
     async with bus:

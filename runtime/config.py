@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -13,7 +11,7 @@ import msgspec
 
 from reverie.protocol import DEFAULT_MAX_MESSAGE_BYTES, valid_swarm_name, valid_token
 
-from .errors import ConfigError, HandlerSignatureError, ReverieError
+from .errors import ConfigError, validation_field
 from .limits import StreamsConfig
 
 EMBEDDED = "embedded"
@@ -117,15 +115,6 @@ class SwarmConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return Path(self.data_dir)
 
 
-_AT = re.compile(r"^(?P<problem>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
-
-
-def _split_validation(message: str) -> tuple[str, str]:
-    match = _AT.match(message)
-    assert match is not None
-    return match.group("path") or "$", match.group("problem")
-
-
 def default_data_dir(swarm: str) -> Path:
     env = os.environ.get("REVERIE_DATA_DIR")
     if env:
@@ -143,7 +132,7 @@ def parse_config(
     try:
         config = msgspec.toml.decode(raw, type=SwarmConfig)
     except msgspec.ValidationError as exc:
-        field, problem = _split_validation(str(exc))
+        field, problem = validation_field(exc)
         raise ConfigError(source, field, problem) from None
     except msgspec.DecodeError as exc:
         raise ConfigError(source, "$", f"not valid TOML: {exc}") from None
@@ -176,36 +165,9 @@ def parse_config(
     _check_nats_url(config.nats.url, source)
 
     if check_agents:
-        from .registry import resolve_agent_class  # late: registry imports the agent API
+        from .kinds import Roster  # noqa: PLC0415 - kinds imports the agent API, which names config types
 
-        # `module:Class` kinds are imported from the config's folder, the current directory
-        # or installed packages (the supervisor gives agent processes the same PYTHONPATH).
-        # Appended, never prepended, so a file there cannot shadow an installed module.
-        for folder in (str(base_dir or Path.cwd()), os.getcwd()):
-            if folder not in sys.path:
-                sys.path.append(folder)
-
-        for i, spec in enumerate(config.agents):
-            try:
-                cls = resolve_agent_class(spec.kind)
-            except (ImportError, AttributeError, TypeError) as exc:
-                raise ConfigError(source, f"$.agents[{i}].kind", str(exc)) from None
-            try:
-                cls.handlers(spec.subjects)
-            except HandlerSignatureError as exc:
-                raise ConfigError(source, f"$.agents[{i}].subjects", str(exc)) from None
-            try:
-                options = msgspec.convert(spec.options, cls.Options)
-            except msgspec.ValidationError as exc:
-                field, problem = _split_validation(str(exc))
-                raise ConfigError(source, f"$.agents[{i}].options{field[1:]}", problem) from None
-            try:
-                cls.check_options(options)
-            except ReverieError as exc:  # an option the agent refuses: named by `field` when it says
-                field = getattr(exc, "field", "")
-                field = field if not field or field.startswith(".") else "." + field
-                raise ConfigError(source, f"$.agents[{i}].options{field}",
-                                  getattr(exc, "detail", "") if field else str(exc)) from None
+        Roster.of(config, base_dir=base_dir)
         _check_critic_names(config, source)
     return config
 
@@ -268,3 +230,13 @@ def load_config(path: str | Path, *, data_dir: str | Path | None = None,
         raise ConfigError(str(path), "$", f"cannot read the file: {exc.strerror}") from None
     return parse_config(data, source=str(path), base_dir=file.resolve().parent,
                         data_dir=data_dir, check_agents=check_agents)
+
+def config_path(config: SwarmConfig, value: str) -> Path:
+    """A path from the config, relative to the config file's folder (like `data_dir`)."""
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return path
+    source = Path(config.source)
+    base = source.resolve().parent if source.exists() else Path.cwd()
+    return base / path
+

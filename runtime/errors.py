@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from reverie.protocol.errors import InvalidTaskId, NestingTooDeep, OversizedMessage, ProtocolError, ReverieError
+import re
+
+import msgspec
+
+from reverie.protocol.errors import (
+    InvalidTaskId,
+    NestingTooDeep,
+    OversizedMessage,
+    ProtocolError,
+    ReverieError,
+)
 
 __all__ = [
     "AgentStartFailed",
@@ -22,7 +32,17 @@ __all__ = [
     "SwarmNotRunning",
     "TaskTimeout",
     "TaskTooLarge",
+    "validation_field",
 ]
+
+_AT = re.compile(r"^(?P<problem>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
+
+
+def validation_field(exc: msgspec.ValidationError) -> tuple[str, str]:
+    """msgspec's "problem - at `$.path`" split into (path, problem); `$` when it names none."""
+    match = _AT.match(str(exc))
+    assert match is not None  # the pattern matches any string
+    return match.group("path") or "$", match.group("problem")
 
 
 class ConfigError(ReverieError):

@@ -16,7 +16,15 @@ from typing import Any, TypeVar
 
 import pytest
 
-from reverie.runtime import EmbeddedNats, Supervisor, SwarmConfig, connect, load_config, parse_config, serve_agent
+from reverie.runtime import (
+    EmbeddedNats,
+    Supervisor,
+    SwarmConfig,
+    connect,
+    load_config,
+    parse_config,
+    serve_agent,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = ROOT / "deploy" / "tasks"

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from reverie.protocol import Codec, Decision, Error, Result, StatusRequest, Task, Verdict, encode
+from reverie.protocol import (
+    Codec,
+    Decision,
+    Error,
+    Result,
+    StatusRequest,
+    Task,
+    Verdict,
+    encode,
+)
 from reverie.runtime import Agent, Context, HandlerSignatureError, handler, serve_agent
 
 from .conftest import make_config

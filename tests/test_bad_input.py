@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import nats.js.errors
 import pytest
 
@@ -11,7 +9,6 @@ from reverie.protocol import (
     AgentStatus,
     Codec,
     Error,
-    StatusRequest,
     Task,
     Verdict,
     encode,

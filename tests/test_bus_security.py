@@ -23,10 +23,26 @@ import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from reverie.protocol import Candidate, Codec, Decision, ResultStatus, Task, Verdict, encode
-from reverie.runtime import Bus, EmbeddedNats, NotAuthorized, SwarmConfig, parse_config, serve_agent
-from reverie.runtime.taskctl import TaskControl
-from reverie.runtime.natsauth import ADMIN, CLIENT, authorization_block, ensure_users, permissions, seed_path
+from reverie.protocol import (
+    Candidate,
+    Codec,
+    Decision,
+    ResultStatus,
+    Task,
+    Verdict,
+    encode,
+)
+from reverie.runtime import (
+    Bus,
+    EmbeddedNats,
+    NotAuthorized,
+    SwarmConfig,
+    parse_config,
+    serve_agent,
+)
+from reverie.runtime.bus.credentials import ADMIN, CLIENT, ensure_users, seed_path
+from reverie.runtime.bus.taskctl import TaskControl
+from reverie.runtime.swarm.permissions import authorization_block, permissions
 
 from .conftest import ROOT, eventually, load_task, run_cli
 

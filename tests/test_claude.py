@@ -14,14 +14,27 @@ from typing import Any
 import msgspec
 import pytest
 
-from reverie.agents.claude.client import DEFAULT_PRICES, ClaudeFatal, ClaudeOptions, cost_of
+from reverie.agents.claude.client import (
+    DEFAULT_PRICES,
+    ClaudeFatal,
+    ClaudeOptions,
+    cost_of,
+)
 from reverie.agents.claude.consolidator import ClaudeConsolidator
 from reverie.protocol import Decision, Reason, Result, ResultStatus
-from reverie.runtime import Supervisor, SwarmConfig, connect, consolidation, load_config
+from reverie.runtime import Supervisor, SwarmConfig, connect, load_config
 from reverie.runtime.memory import Lesson, MemoryStore
+from reverie.runtime.memory import dreams as consolidation
 
 from .conftest import CRITICS, agents_running, eventually, load_task, make_config
-from .fake_anthropic import Expire, FakeAnthropic, Hang, HttpError, Reply, StreamError
+from .fakes.messages_api import (
+    Expire,
+    FakeAnthropic,
+    Hang,
+    HttpError,
+    Reply,
+    StreamError,
+)
 
 KEY = "sk-ant-test-key"
 GOOD = ["enable_read_only", "backup", "migrate", "verify_checksums", "switch_traffic", "archive_old_tables"]

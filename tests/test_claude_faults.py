@@ -15,16 +15,29 @@ from typing import Any
 import anthropic
 import pytest
 
-from reverie.agents.claude.client import Claude, ClaudeFatal, ClaudeOptions, ClaudeOutage
+from reverie.agents.claude.client import (
+    Claude,
+    ClaudeFatal,
+    ClaudeOptions,
+    ClaudeOutage,
+)
 from reverie.agents.claude.reasoner import ClaudeReasoner
 from reverie.agents.reasoners import RoundState
 from reverie.protocol import Decision, ResultStatus, Task
 from reverie.runtime import connect
-from reverie.runtime.render import format_result
+from reverie.runtime.cli.render import format_result
 
 from .conftest import CRITICS, agents_running, load_task, make_config
-from .fake_anthropic import Drop, FakeAnthropic, HttpError, Reply
-from .test_claude import GOOD, agents, candidate, claude_config, fake, judge_agent, solve  # noqa: F401 - fixtures
+from .fakes.messages_api import Drop, FakeAnthropic, HttpError, Reply
+from .test_claude import (  # noqa: F401 - fixtures
+    GOOD,
+    agents,
+    candidate,
+    claude_config,
+    fake,
+    judge_agent,
+    solve,
+)
 
 KEY_ENV = "REVERIE_TEST_ANTHROPIC_KEY"
 FAST = {"retry-after-ms": "1"}  # the SDK's own retries without its backoff, so tests stay quick

@@ -14,16 +14,24 @@ import msgspec
 import pytest
 from anthropic.types.model_param import ModelParam
 
-from reverie.agents.claude.client import DEFAULT_PRICES, Claude, ClaudeOptions, cost_of, price_of
-from reverie.agents.claude.critic import VERDICT_TOOL, build_request as critic_request
+from reverie.agents.claude.client import (
+    DEFAULT_PRICES,
+    Claude,
+    ClaudeOptions,
+    cost_of,
+    price_of,
+)
+from reverie.agents.claude.critic import VERDICT_TOOL
+from reverie.agents.claude.critic import build_request as critic_request
 from reverie.agents.claude.models import MODEL_RULES, rules_for
 from reverie.agents.claude.reasoner import build_request as reasoner_request
 from reverie.protocol import Candidate, Result, ResultStatus, Task, Usage
 from reverie.runtime import ConfigError
-from reverie.runtime.render import format_result
+from reverie.runtime.cli.render import format_result
 
 from .conftest import make_config
-from .fake_anthropic import MODEL_RULES as FAKE_RULES, FakeAnthropic, Reply
+from .fakes.messages_api import MODEL_RULES as FAKE_RULES
+from .fakes.messages_api import FakeAnthropic, Reply
 
 KEY = "sk-ant-test-key"
 SDK_MODELS = [m for m in typing.get_args(typing.get_args(ModelParam)[0]) if m[-8:].isdigit() is False]

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from reverie.runtime import ConfigError, NatsServerNotFound, find_nats_server, load_config
+from reverie.runtime import (
+    ConfigError,
+    NatsServerNotFound,
+    find_nats_server,
+    load_config,
+)
 
 from .conftest import ROOT, run_cli
 

@@ -10,8 +10,8 @@ import msgspec
 import pytest
 
 from reverie.protocol import Reason
-from reverie.runtime.consolidation import DreamMode, DreamStatus, dream, in_place_lock
 from reverie.runtime.memory import EdgeKind, Lesson, MemoryLocked, MemoryStore
+from reverie.runtime.memory.dreams import DreamMode, DreamStatus, dream, in_place_lock
 
 
 def seeded_store(path: Path) -> MemoryStore:
@@ -20,7 +20,7 @@ def seeded_store(path: Path) -> MemoryStore:
     backup = Reason(code="missing_required", text="required operation 'backup' is missing", ops=("backup",))
     for i in range(3):  # the same finding on three tasks: duplicates
         batch.lesson(Lesson(id=f"dup{i}", topic="missing_required", reason=backup,
-                            features=(f"op:backup", f"task:{i}"), task_id=f"t{i}"))
+                            features=("op:backup", f"task:{i}"), task_id=f"t{i}"))
     batch.lesson(Lesson(id="solo", topic="order", features=("op:migrate",),
                         reason=Reason(code="order", text="backup before migrate", ops=("backup", "migrate"))))
     batch.put("/tasks/t0", "task zero")

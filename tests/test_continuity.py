@@ -4,19 +4,23 @@ task gets exactly one result. Real processes under the Supervisor, real LMDB, re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from reverie.protocol import Budget, Codec, Result, ResultStatus, Task, TaskState, new_id
-from reverie.runtime import Supervisor, connect, load_config
+from reverie.protocol import (
+    Budget,
+    Codec,
+    Result,
+    ResultStatus,
+    Task,
+    TaskState,
+    new_id,
+)
+from reverie.runtime import Supervisor, connect
 
 from .conftest import eventually, load_task, process_swarm
 
@@ -181,7 +185,12 @@ async def test_resuming_orphans_after_a_restart_keeps_to_the_dreamers_concurrenc
     dream at once, and all six finish with one stored result each."""
     import subprocess
 
-    from reverie.agents.dream_memory import DreamCheckpoint, DreamStatus, encode_checkpoint, record_task
+    from reverie.agents.dreamer.records import (
+        DreamCheckpoint,
+        DreamStatus,
+        encode_checkpoint,
+        record_task,
+    )
     from reverie.runtime.memory import Memory
 
     from .conftest import CRITICS, agents_running, make_config

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import msgspec
-
-from reverie.agents.judges import RuleSet, judge_budget, judge_plan, judge_rules
-from reverie.agents.planning import parse_spec
+from reverie.agents.plans.judges import RuleSet, judge_budget, judge_plan, judge_rules
+from reverie.agents.plans.spec import parse_spec
 from reverie.protocol import Budget, Candidate, Decision, ResultStatus, Task, encode
 
 from .conftest import load_task

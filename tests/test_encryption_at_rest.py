@@ -14,7 +14,7 @@ import pytest
 
 from reverie.protocol import ResultStatus, Task
 from reverie.runtime import Supervisor, connect, load_config
-from reverie.runtime.jskey import JetStreamKeyMissing
+from reverie.runtime.swarm.jskey import JetStreamKeyMissing
 
 from .conftest import LOCAL_AGENTS, load_task
 

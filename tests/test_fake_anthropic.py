@@ -17,9 +17,19 @@ from typing import Any
 import anthropic
 import pytest
 
-from .fake_anthropic import (
-    FORCED_TOOL, FORCED_WITH_THINKING, MODEL_RULES, NO_EFFORT, PREFILL, SAMPLING_PAIR, Expire, FakeAnthropic, Hang,
-    HttpError, Reply, StreamError,
+from .fakes.messages_api import (
+    FORCED_TOOL,
+    FORCED_WITH_THINKING,
+    MODEL_RULES,
+    NO_EFFORT,
+    PREFILL,
+    SAMPLING_PAIR,
+    Expire,
+    FakeAnthropic,
+    Hang,
+    HttpError,
+    Reply,
+    StreamError,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -304,7 +314,7 @@ def _spawn(*args: str) -> subprocess.Popen[str]:
 
 async def test_standalone_process_and_cross_process_batches(tmp_path: Path) -> None:
     port_file = tmp_path / "url"
-    proc = _spawn("-m", "tests.fake_anthropic", "--port-file", str(port_file), "--reply-text", "hello",
+    proc = _spawn("-m", "tests.fakes.messages_api", "--port-file", str(port_file), "--reply-text", "hello",
                   "--batch-delay", "none", "--no-strict-models")
     try:
         assert proc.stdout is not None

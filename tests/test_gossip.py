@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 import msgspec
 import nats
-import pytest
 
-from reverie.protocol import encode
-from reverie.runtime.gossip import AgentKeys, ContentKey, FeedWriter, SwarmKey, encode_block, encode_fragment, issue
-from reverie.runtime.gossip.wire import Carried, LessonShare, Push, PushAck, encode_payload
-from reverie.runtime.memory import MemoryStore
-
-from reverie.protocol import ResultStatus
+from reverie.protocol import ResultStatus, encode
 from reverie.runtime import connect
+from reverie.runtime.gossip import (
+    AgentKeys,
+    ContentKey,
+    FeedWriter,
+    SwarmKey,
+    encode_block,
+    encode_fragment,
+    issue,
+)
 from reverie.runtime.gossip.provision import ensure_keys
+from reverie.runtime.gossip.wire import (
+    Carried,
+    LessonShare,
+    Push,
+    PushAck,
+    encode_payload,
+)
 
 from .conftest import LOCAL_AGENTS, agents_running, eventually, load_task, make_config
-from .gossip_helpers import gossip_nodes, keystore, lesson, node_config, open_node
+from .fakes.gossip import gossip_nodes, keystore, lesson, node_config, open_node
 
 MARKER = "zebra-quartz-7731-private-memory"
 

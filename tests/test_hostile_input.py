@@ -34,10 +34,11 @@ from reverie.protocol import (
     encode,
 )
 from reverie.runtime import Bus, EmbeddedNats, Swarm, SwarmConfig, connect, parse_config
+from reverie.runtime.bus.credentials import ADMIN, ensure_users, seed_path
+from reverie.runtime.bus.taskctl import TaskControl
 from reverie.runtime.gossip.provision import ensure_keys
 from reverie.runtime.gossip.wire import SyncRequest
-from reverie.runtime.natsauth import ADMIN, authorization_block, ensure_users, seed_path
-from reverie.runtime.taskctl import TaskControl
+from reverie.runtime.swarm.permissions import authorization_block
 
 from .conftest import LOCAL_AGENTS, agents_running, eventually, load_task, make_config
 

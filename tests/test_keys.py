@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from reverie.runtime.gossip import CertificateRevoked, ContentKey, FeedVerifier, FeedWriter, Undecryptable
+from reverie.runtime.gossip import (
+    CertificateRevoked,
+    ContentKey,
+    FeedVerifier,
+    FeedWriter,
+    Undecryptable,
+)
 from reverie.runtime.gossip.identity import AgentKeys
 from reverie.runtime.gossip.keystore import KeyStore, KeyStoreError
 

@@ -16,7 +16,6 @@ import pytest
 
 from reverie.protocol import Reason
 from reverie.runtime import ReverieError
-from reverie.runtime.memory.recall import POSTINGS_PER_FEATURE
 from reverie.runtime.memory import (
     ANY,
     Edge,
@@ -28,6 +27,7 @@ from reverie.runtime.memory import (
     PreconditionFailed,
     WrongProcess,
 )
+from reverie.runtime.memory.recall import POSTINGS_PER_FEATURE
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from reverie.agents.judges import (
+from reverie.agents.plans.judges import (
     RulePatternError,
     Rules,
     RuleSet,
@@ -22,7 +22,7 @@ from reverie.agents.judges import (
     judge_rules,
     parse_rules,
 )
-from reverie.agents.planning import (
+from reverie.agents.plans.spec import (
     PlanSpec,
     PlanSpecError,
     evaluate,

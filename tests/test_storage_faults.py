@@ -16,11 +16,24 @@ import pytest
 
 from reverie.protocol import Budget, Codec, Reason, Result, ResultStatus, Task
 from reverie.runtime import connect
-from reverie.runtime.memory import EdgeKind, Lesson, Memory, MemoryError, MemoryStore, Quarantined
+from reverie.runtime.memory import (
+    EdgeKind,
+    Lesson,
+    Memory,
+    MemoryError,
+    MemoryStore,
+    Quarantined,
+)
 from reverie.runtime.memory.records import version_key
 
-from .conftest import LOCAL_AGENTS, agents_running, eventually, load_task, make_config, run_cli
-
+from .conftest import (
+    LOCAL_AGENTS,
+    agents_running,
+    eventually,
+    load_task,
+    make_config,
+    run_cli,
+)
 
 # --------------------------------------------------------------------------- damaging a store
 

@@ -9,7 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
-from reverie.runtime.state import pid_alive, read_state
+from reverie.runtime.process import pid_alive
+from reverie.runtime.swarm.state import read_state
 
 from .conftest import ROOT, eventually, run_cli
 

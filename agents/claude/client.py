@@ -35,7 +35,14 @@ from anthropic.types import Message
 
 from reverie.protocol import ReverieError, Usage
 
-from .models import API_VERSION, SAMPLING_API, ModelRules, ThinkingType, model_entry, rules_for
+from .models import (
+    API_VERSION,
+    SAMPLING_API,
+    ModelRules,
+    ThinkingType,
+    model_entry,
+    rules_for,
+)
 
 __all__ = ["DEFAULT_PRICES", "Claude", "ClaudeFatal", "ClaudeOptions", "ClaudeUnavailable", "Price", "client_kwargs",
            "check_options", "cost_of"]

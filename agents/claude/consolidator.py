@@ -17,10 +17,18 @@ from typing import Annotated, Any
 import anthropic
 import msgspec
 
-from reverie.runtime.consolidation import DreamUsage, Plan
 from reverie.runtime.memory import Lesson
+from reverie.runtime.memory.dreams import DreamUsage, Plan
 
-from .client import ClaudeFatal, ClaudeOptions, ClaudeUnavailable, client_kwargs, fatal_error, price_of, usage_of
+from .client import (
+    ClaudeFatal,
+    ClaudeOptions,
+    ClaudeUnavailable,
+    client_kwargs,
+    fatal_error,
+    price_of,
+    usage_of,
+)
 from .models import rules_for
 from .stops import unusable_stop
 

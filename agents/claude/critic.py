@@ -18,7 +18,7 @@ from anthropic.types import Message
 from reverie.protocol import Candidate, Decision, Error, Reason, Usage, Verdict
 from reverie.runtime import Agent, handler
 
-from ..planning import path_text
+from ..plans.spec import path_text
 from .client import Claude, ClaudeConfigError, ClaudeFatal, ClaudeOptions, check_options
 from .stops import unusable_stop
 

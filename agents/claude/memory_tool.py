@@ -27,7 +27,15 @@ from anthropic.types.beta import (
     BetaMemoryTool20250818ViewCommand,
 )
 
-from reverie.runtime.memory import Batch, EdgeKind, Memory, MemoryError, MemoryInfo, PreconditionFailed, Version
+from reverie.runtime.memory import (
+    Batch,
+    EdgeKind,
+    Memory,
+    MemoryError,
+    MemoryInfo,
+    PreconditionFailed,
+    Version,
+)
 
 __all__ = ["READ_ONLY_PREFIXES", "MemoryTool"]
 

@@ -24,12 +24,11 @@ import msgspec
 from anthropic.types import Message
 
 from reverie.protocol import Reason, RoundTrace, Task, Usage
-
-from ..planning import PlanSpecError, evaluate, parse_spec, path_text
-from ..reasoners.base import Proposal, Proposals, RoundState
-from ..reasoners.offline import plan_features
 from reverie.runtime.memory import Memory
 
+from ..plans.spec import PlanSpecError, evaluate, parse_spec, path_text
+from ..reasoners.base import Proposal, Proposals, RoundState
+from ..reasoners.offline import plan_features
 from .client import BatchMiss, Claude, ClaudeFatal, ClaudeOptions, ClaudeUnavailable
 from .memory_tool import MemoryTool
 from .stops import TRUNCATED, refusal_text

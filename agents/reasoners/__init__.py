@@ -34,7 +34,12 @@ class OfflineOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def _claude_options(options: dict[str, Any]) -> Any:
-    from reverie.agents.claude.client import ClaudeConfigError, ClaudeFatal, ClaudeOptions, check_options
+    from reverie.agents.claude.client import (
+        ClaudeConfigError,
+        ClaudeFatal,
+        ClaudeOptions,
+        check_options,
+    )
 
     try:
         claude = msgspec.convert(options, ClaudeOptions)

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from reverie.protocol import Reason, RoundTrace, Task
 
-from ..planning import Operation, PlanSpec, parse_spec, path_text
+from ..plans.spec import Operation, PlanSpec, parse_spec, path_text
 from .base import Proposal
 
 MAX_PATHS = 5_000

@@ -7,7 +7,6 @@ corrupt or forged input.
 
 from __future__ import annotations
 
-
 from reverie.protocol.errors import ReverieError
 from reverie.runtime.keyfiles import InsecureKeyFile, KeyFileError
 

@@ -18,7 +18,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from reverie.protocol import DEFAULT_MAX_DEPTH, nesting_exceeds
 
-from .errors import BadSignature, BrokenChain, FeedFrozen, Fork, Gap, Malformed, Replay, UnsignedFragment
+from .errors import (
+    BadSignature,
+    BrokenChain,
+    FeedFrozen,
+    Fork,
+    Gap,
+    Malformed,
+    Replay,
+    UnsignedFragment,
+)
 from .identity import AgentKeys, Trust
 from .sealing import NONCE_BYTES, ContentKey, seal
 

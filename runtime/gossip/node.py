@@ -34,13 +34,23 @@ from nats.aio.subscription import Subscription
 from reverie.protocol import Codec, ProtocolError, encode
 from reverie.protocol.messages import Error
 
-from ..bus import Bus
+from ..bus.bus import Bus
 from ..config import SwarmConfig
 from ..logs import BurstLog
-from ..state import pid_alive
 from ..memory import Batch, Lesson, Memory, MemoryError, PreconditionFailed
+from ..process import pid_alive
 from .errors import Fork, GossipError, Malformed, Replay
-from .feed import MAX_FRAGMENTS, Block, FeedState, FeedVerifier, FeedWriter, Fragment, VerifierState, decode_block, decode_fragment
+from .feed import (
+    MAX_FRAGMENTS,
+    Block,
+    FeedState,
+    FeedVerifier,
+    FeedWriter,
+    Fragment,
+    VerifierState,
+    decode_block,
+    decode_fragment,
+)
 from .feedlog import FeedIndex, add_block, frozen_path, head_path, load, read_blocks
 from .identity import AgentKeys
 from .keystore import KeyStore

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from ..config import SwarmConfig
+from ..kinds import Roster
 from .keystore import KeyStore
 
 
 def members_of(config: SwarmConfig) -> dict[str, tuple[str, ...]]:
     """Each agent of `config` and the roles its certificate names (its class's role)."""
-    from ..registry import resolve_agent_class  # late: the registry imports the agent API
-
-    return {a.name: (resolve_agent_class(a.kind).role,) for a in config.agents}
+    return {name: (kind.role,) for name, kind in Roster.of(config).items()}
 
 
 def ensure_keys(config: SwarmConfig) -> list[str]:

@@ -10,9 +10,26 @@ fails to open (damaged on disk) is quarantined once and reads as absent (see qua
 """
 
 from .batch import Batch
-from .errors import CorruptRecord, DataKeyMissing, MemoryError, MemoryLocked, PreconditionFailed, WrongProcess
+from .errors import (
+    CorruptRecord,
+    DataKeyMissing,
+    MemoryError,
+    MemoryLocked,
+    PreconditionFailed,
+    WrongProcess,
+)
 from .facade import Memory
-from .model import ANY, Damage, Edge, EdgeKind, Lesson, MemoryInfo, Quarantined, Verification, Version
+from .model import (
+    ANY,
+    Damage,
+    Edge,
+    EdgeKind,
+    Lesson,
+    MemoryInfo,
+    Quarantined,
+    Verification,
+    Version,
+)
 from .store import MemoryStore
 
 __all__ = [

@@ -21,7 +21,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ..keyfiles import KeyFileError, KeyFileMissing, create_private, fsync_dir, read_private
+from ..keyfiles import (
+    KeyFileError,
+    KeyFileMissing,
+    create_private,
+    fsync_dir,
+    read_private,
+)
 from .errors import DataKeyMissing, MemoryError
 
 KEY_FILE = "data.key"

@@ -7,7 +7,6 @@ from pathlib import Path
 from reverie.protocol.errors import ReverieError
 
 from ..keyfiles import lost_key
-
 from .model import Damage
 
 __all__ = ["CorruptRecord", "DataKeyMissing", "MemoryError", "MemoryLocked", "PreconditionFailed", "WrongProcess"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import builtins  # `list` is also a method name in the class body
 import functools
-import threading
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +19,17 @@ from typing import Any, Literal, TypeVar, overload
 
 from .batch import Batch
 from .errors import MemoryError, WrongProcess
-from .model import ANY, AnyContent, Edge, EdgeKind, Lesson, MemoryInfo, Quarantined, Verification, Version
+from .model import (
+    ANY,
+    AnyContent,
+    Edge,
+    EdgeKind,
+    Lesson,
+    MemoryInfo,
+    Quarantined,
+    Verification,
+    Version,
+)
 from .store import MemoryStore
 from .writer import raw_bytes
 

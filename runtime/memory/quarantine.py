@@ -40,7 +40,14 @@ from .crypto import Keys
 from .errors import MemoryError
 from .model import Damage, Quarantined, Verification
 from .records import FORMAT, SEALED_DBS, Head, Record, u64, version_key
-from .writer import DECODE_ERRORS, Reader, decode_head, decode_lesson, decode_record, raw_bytes
+from .writer import (
+    DECODE_ERRORS,
+    Reader,
+    decode_head,
+    decode_lesson,
+    decode_record,
+    raw_bytes,
+)
 
 if TYPE_CHECKING:
     from .env import Txn

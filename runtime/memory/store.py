@@ -29,9 +29,27 @@ from .crypto import Keys, load_or_create_key
 from .env import Listener, SharedEnv, acquire, check_key, release
 from .errors import CorruptRecord, MemoryError, WrongProcess
 from .guard import Guard
-from .model import ANY, AnyContent, Edge, EdgeKind, Lesson, MemoryInfo, Quarantined, Verification, Version
+from .model import (
+    ANY,
+    AnyContent,
+    Edge,
+    EdgeKind,
+    Lesson,
+    MemoryInfo,
+    Quarantined,
+    Verification,
+    Version,
+)
 from .recall import LessonCache, recall
-from .records import OUTBOX, edge_kind, path_key, split_edge_key, split_version_key, task_key, version_key
+from .records import (
+    OUTBOX,
+    edge_kind,
+    path_key,
+    split_edge_key,
+    split_version_key,
+    task_key,
+    version_key,
+)
 from .writer import Reader, Writer, raw_bytes
 
 if TYPE_CHECKING:

@@ -17,7 +17,16 @@ from .batch import CheckpointOp, InvalidateOp, LessonOp, LinkOp, Op, PutOp
 from .crypto import Keys
 from .errors import CorruptRecord, MemoryError, PreconditionFailed
 from .model import ANY, Damage, Lesson, Version
-from .records import POSTINGS_PER_FEATURE, Head, Record, describe, edge_key, path_key, u64, version_key
+from .records import (
+    POSTINGS_PER_FEATURE,
+    Head,
+    Record,
+    describe,
+    edge_key,
+    path_key,
+    u64,
+    version_key,
+)
 
 if TYPE_CHECKING:
     from .env import Txn

@@ -32,7 +32,7 @@ import msgspec
 
 from reverie.protocol import new_id
 
-from .memory import EdgeKind, Lesson, MemoryLocked, MemoryStore
+from . import EdgeKind, Lesson, MemoryLocked, MemoryStore
 
 MAX_INSTRUCTIONS = 4096
 

@@ -20,7 +20,7 @@ import msgspec
 
 from reverie.protocol import Candidate, Decision, Reason, ReverieError
 
-from .planning import PlanSpec, evaluate, split_validation_error
+from .spec import PlanSpec, evaluate, split_validation_error
 
 Judgement = tuple[Decision, float, tuple[Reason, ...]]
 """What every judge returns: the decision, a score in [0, 1], and the findings behind it."""

@@ -1,4 +1,4 @@
-"""The `reverie` command line."""
+"""`reverie up|submit|status|task`: run a swarm, publish tasks onto it, look at it."""
 
 from __future__ import annotations
 
@@ -14,24 +14,20 @@ import msgspec
 
 from reverie.protocol import ResultStatus
 
-from .client import connect
-from .config import load_config
-from .errors import ReverieError
-from .logs import setup_logging
+from ..client import connect
+from ..config import load_config
+from ..logs import setup_logging
+from ..swarm.supervisor import Supervisor
 from .render import format_result, format_status
-from .supervisor import Supervisor
+
+__all__ = ["status", "submit", "task", "up"]
 
 CONFIG = click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
                         help="Override the config's data_dir.")
 
 
-@click.group()
-def cli() -> None:
-    """reverie: an event-driven swarm of dreamers and critics over NATS."""
-
-
-@cli.command()
+@click.command()
 @CONFIG
 @DATA_DIR
 @click.option("--tls", is_flag=True, help="Embedded NATS speaks TLS only, with a certificate from the "
@@ -96,7 +92,7 @@ def _task_input(task: str, *, text: bool = False) -> Any:
         return task
 
 
-@cli.command()
+@click.command()
 @CONFIG
 @click.argument("task")
 @click.option("--kind", default="plan", show_default=True, help="Task kind: the subject is rv.<swarm>.task.<kind>.")
@@ -113,7 +109,7 @@ def submit(config: Path, task: str, kind: str, wait: bool, timeout: float, task_
     """Publish TASK (JSON text, plain text, or @file.json) onto the swarm."""
     from reverie.protocol import Task, new_id
 
-    from .client import served_kinds
+    from ..client import served_kinds
 
     cfg = load_config(config, data_dir=data_dir, check_agents=False)
     payload = _task_input(task, text=text)
@@ -137,7 +133,7 @@ def submit(config: Path, task: str, kind: str, wait: bool, timeout: float, task_
     sys.exit(asyncio.run(run()))
 
 
-@cli.command()
+@click.command()
 @CONFIG
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--timeout", default=0.5, show_default=True, help="Seconds to wait for agents to answer.")
@@ -154,7 +150,7 @@ def status(config: Path, as_json: bool, timeout: float, data_dir: Path | None) -
     asyncio.run(run())
 
 
-@cli.group(context_settings={"allow_interspersed_args": True, "ignore_unknown_options": True})
+@click.group(context_settings={"allow_interspersed_args": True, "ignore_unknown_options": True})
 @CONFIG
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @DATA_DIR
@@ -213,44 +209,3 @@ def show(obj: tuple[Any, ...], task_id: str) -> None:
     _task_action(obj, task_id, "show")
 
 
-@cli.command()
-@click.option("--keep", is_flag=True, help="Keep the demo's data directory.")
-def demo(keep: bool) -> None:
-    """Run the local swarm offline on the sample tasks, print the results, stop."""
-    from .demo import run_demo
-
-    setup_logging()
-    results = asyncio.run(run_demo(keep=keep))
-    if not all(r.status is ResultStatus.ACCEPTED for r in results.values()):
-        sys.exit(1)
-
-
-def _register() -> None:
-    from .cli_keys import keys
-    from .cli_memory import memory
-
-    cli.add_command(memory)
-    cli.add_command(keys)
-
-
-_register()
-
-
-def main(argv: list[str] | None = None) -> int:
-    try:
-        rc = cli.main(argv, prog_name="reverie", standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        return 130
-    except ReverieError as exc:
-        click.echo(f"reverie: error: {exc}", err=True)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    return rc if isinstance(rc, int) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

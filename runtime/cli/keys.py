@@ -13,10 +13,11 @@ from typing import Any
 import click
 import msgspec
 
-from .config import SwarmConfig, load_config
-from .gossip.keystore import YEAR, KeyStore
-from .gossip.provision import members_of
-from .natsauth import authorization_block, ensure_users, seed_dir
+from ..bus.credentials import ensure_users, seed_dir
+from ..config import SwarmConfig, load_config
+from ..gossip.keystore import YEAR, KeyStore
+from ..gossip.provision import members_of
+from ..swarm.permissions import authorization_block
 
 
 def _open(obj: tuple[Any, ...], check_agents: bool = False) -> tuple[SwarmConfig, KeyStore, bool]:

@@ -6,7 +6,7 @@ from collections import Counter
 
 from reverie.protocol import Decision, Result, ResultStatus, Usage
 
-from .client import SwarmStatus
+from ..client import SwarmStatus
 
 
 def rejections_by_critic(result: Result) -> Counter[str]:

@@ -34,9 +34,9 @@ from reverie.protocol import (
     MissingVerdict,
     ProtocolError,
     Reason,
-    ReverieError,
     Result,
     ResultStatus,
+    ReverieError,
     RoundTrace,
     Task,
     TaskInfo,
@@ -47,16 +47,27 @@ from reverie.protocol import (
     check_task_id,
     new_id,
 )
-from reverie.runtime import Agent, consolidation, handler
-from reverie.runtime.bus import Reply
+from reverie.runtime import Agent, handler
+from reverie.runtime.bus.bus import Reply
+from reverie.runtime.bus.taskctl import TaskControl
 from reverie.runtime.gossip.wire import LessonShare, MemoryShare, Payload
+from reverie.runtime.kinds import Roster
 from reverie.runtime.logs import BurstLog
 from reverie.runtime.memory import Memory, MemoryStore, Quarantined
-from reverie.runtime.registry import resolve_agent_class
-from reverie.runtime.state import pid_alive
-from reverie.runtime.taskctl import TaskControl
+from reverie.runtime.memory import dreams as consolidation
+from reverie.runtime.process import pid_alive
 
-from .dream_memory import (
+from ..reasoners import (
+    Proposal,
+    Proposals,
+    Reasoner,
+    ReasonerConfigError,
+    RoundState,
+    check_reasoner,
+    make_reasoner,
+)
+from .quorum import Quorum, decide
+from .records import (
     DreamCheckpoint,
     DreamStatus,
     accepted_summary,
@@ -70,9 +81,6 @@ from .dream_memory import (
     result_path,
     task_path,
 )
-from .quorum import Quorum, decide
-from .reasoners import (Proposal, Proposals, Reasoner, ReasonerConfigError, RoundState, check_reasoner,
-                        make_reasoner)
 
 QUARANTINED = "[quarantined: flagged harmful by a critic]"
 DREAM_CONCURRENCY = 64
@@ -134,7 +142,7 @@ class Dreamer(Agent):
             self.critics = list(opts.critics)
         else:
             self.critics = [a.name for a in self.ctx.config.agents
-                            if resolve_agent_class(a.kind).role == "critic"]
+                            if Roster.of(self.ctx.config)[a.name].role == "critic"]
         self._verdicts: Codec[Verdict | Error] = Codec(Verdict | Error,
                                                         max_bytes=self.ctx.config.max_message_bytes)
         self._burst = BurstLog(self.log)
@@ -187,8 +195,8 @@ class Dreamer(Agent):
         """Built once: one HTTP client for every scheduled dream of this agent."""
         if self.options.consolidator != "claude":
             return None
-        from .claude.client import ClaudeOptions
-        from .claude.consolidator import ClaudeConsolidator
+        from ..claude.client import ClaudeOptions
+        from ..claude.consolidator import ClaudeConsolidator
 
         return ClaudeConsolidator(msgspec.convert(self.options.consolidator_options, ClaudeOptions))
 

@@ -31,11 +31,11 @@ from reverie.protocol import (
     encode,
 )
 
-from .agent import Agent, BoundHandler, Context
-from .bus import Bus
-from .config import AgentSpec, SwarmConfig
-from .gossip.node import GossipNode
-from .logs import BurstLog
+from ..agent import Agent, BoundHandler, Context
+from ..bus.bus import Bus
+from ..config import AgentSpec, SwarmConfig
+from ..gossip.node import GossipNode
+from ..logs import BurstLog
 
 ACK_WAIT = 15.0
 MAX_DELIVER = 5

@@ -20,13 +20,35 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
-from reverie.protocol import Codec, Result, Subjects, Task, check_task_id, encode, new_id
+from reverie.protocol import (
+    Codec,
+    Result,
+    Subjects,
+    Task,
+    check_task_id,
+    encode,
+    new_id,
+)
 
-from .errors import NatsUnreachable, NotAuthorized, QueueFull, StreamsTooLarge, TaskTooLarge
-from .limits import StreamLimits, StreamsConfig
-from .natsauth import read_seed
+from ..errors import (
+    NatsUnreachable,
+    NotAuthorized,
+    QueueFull,
+    StreamsTooLarge,
+    TaskTooLarge,
+)
+from ..keyfiles import read_private
+from ..limits import StreamLimits, StreamsConfig
 
 log = logging.getLogger("reverie.bus")
+
+SEED_SIZE = 58
+"""Bytes of an encoded NKey seed (`SU…`)."""
+
+
+def read_seed(path: Path) -> bytes:
+    """The NKey seed in `path` (a 0600 file; see `keyfiles.read_private`)."""
+    return read_private(path, SEED_SIZE)
 
 DEDUPE_WINDOW = 120.0
 

@@ -1,11 +1,11 @@
-"""TLS for the bus: the swarm's own CA and the embedded server's certificate, kept under
-`<data_dir>/keys/tls/` (private keys in 0600 files), and the clients' SSL context."""
+"""TLS for the embedded server: the swarm's own CA and the server's certificate, kept under
+`<data_dir>/keys/tls/` (private keys in 0600 files). Clients verify it with
+`reverie.runtime.bus.credentials.client_context`."""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,11 +14,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .config import SwarmConfig
-from .keyfiles import KeyFileMissing, create_private, fsync_dir, read_private
-from .natsauth import config_path
+from ..bus.credentials import tls_dir
+from ..config import SwarmConfig
+from ..keyfiles import KeyFileMissing, create_private, fsync_dir, read_private
 
-__all__ = ["TlsFiles", "client_context", "ensure_server_cert", "tls_dir"]
+__all__ = ["TlsFiles", "ensure_server_cert"]
 
 CA_YEARS = 10
 SERVER_DAYS = 365
@@ -33,10 +33,6 @@ class TlsFiles:
     ca: Path
     cert: Path
     key: Path
-
-
-def tls_dir(config: SwarmConfig) -> Path:
-    return config.data_path / "keys" / "tls"
 
 
 def _names(hosts: list[str]) -> list[x509.GeneralName]:
@@ -111,12 +107,3 @@ def ensure_server_cert(config: SwarmConfig, hosts: list[str]) -> TlsFiles:
     fsync_dir(folder)
     return files
 
-
-def client_context(config: SwarmConfig, servers: list[str]) -> ssl.SSLContext | None:
-    """The SSL context that verifies the swarm's servers: `nats.ca_file` for an existing
-    deployment; the swarm's CA when the embedded server speaks TLS (its URL is `tls://`)."""
-    if config.nats.ca_file:
-        return ssl.create_default_context(cafile=str(config_path(config, config.nats.ca_file)))
-    if config.nats.embedded and any(url.startswith("tls://") for url in servers):
-        return ssl.create_default_context(cafile=str(tls_dir(config) / "ca.pem"))
-    return None

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
+import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
 
-from reverie.protocol import Budget, Result, Task, new_id
+import click
 
-from .client import connect
-from .config import load_config
+from reverie.protocol import Budget, Result, ResultStatus, Task, new_id
+
+from ..client import connect
+from ..config import load_config
+from ..logs import setup_logging
+from ..swarm.supervisor import Supervisor
 from .render import format_result
-from .supervisor import Supervisor
 
 
 def sample_tasks() -> dict[str, object]:
@@ -57,3 +62,13 @@ async def run_demo(*, keep: bool = False, echo: bool = True) -> dict[str, Result
             say(f"reverie demo: data kept in {data}")
         else:
             shutil.rmtree(data, ignore_errors=True)
+
+
+@click.command()
+@click.option("--keep", is_flag=True, help="Keep the demo's data directory.")
+def demo(keep: bool) -> None:
+    """Run the local swarm offline on the sample tasks, print the results, stop."""
+    setup_logging()
+    results = asyncio.run(run_demo(keep=keep))
+    if not all(r.status is ResultStatus.ACCEPTED for r in results.values()):
+        sys.exit(1)

@@ -21,7 +21,15 @@ from typing import Any
 
 import msgspec
 
-from reverie.protocol import Candidate, Decision, JudgedCandidate, Result, RoundTrace, Task, Verdict
+from reverie.protocol import (
+    Candidate,
+    Decision,
+    JudgedCandidate,
+    Result,
+    RoundTrace,
+    Task,
+    Verdict,
+)
 from reverie.runtime.memory import Batch, EdgeKind, Lesson, MemoryStore
 
 _json = msgspec.json.Encoder()

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
-import signal
-import time
 from pathlib import Path
 
 import msgspec
+
+from ..process import pid_alive
 
 STATE_FILE = "swarm.json"
 
@@ -65,28 +63,6 @@ def orphaned_server(data_dir: Path) -> int | None:
     return None
 
 
-async def stop_pid(pid: int, timeout: float = 10.0) -> None:
-    """SIGTERM a process that is not our child, then SIGKILL it if it outlives `timeout`."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid):
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            return
-        await asyncio.sleep(0.05)
-
-
 def clear_state(data_dir: Path) -> None:
     state_path(data_dir).unlink(missing_ok=True)
 
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -13,9 +13,9 @@ from typing import Any
 import click
 import msgspec
 
-from .config import load_config
-from .errors import ReverieError
-from .memory import Damage, MemoryStore, Quarantined
+from ..config import load_config
+from ..errors import ReverieError
+from ..memory import Damage, MemoryStore, Quarantined
 
 
 @contextmanager
@@ -130,7 +130,7 @@ def lessons(obj: tuple[Any, ...], topic: str | None) -> None:
 @click.pass_obj
 def dream_command(obj: tuple[Any, ...], in_place: bool, instructions: str, claude: bool) -> None:
     """Consolidate: merge duplicate lessons, drop dead branches, write per-topic summaries."""
-    from .consolidation import Consolidator, dream
+    from ..memory.dreams import Consolidator, dream
 
     config, agent, data_dir, as_json = obj
     consolidator: Consolidator | None = None

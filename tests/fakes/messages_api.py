@@ -1007,7 +1007,7 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m tests.fake_anthropic", description="A fake Anthropic Messages API on loopback.")
+    p = argparse.ArgumentParser(prog="python -m tests.fakes.messages_api", description="A fake Anthropic Messages API on loopback.")
     p.add_argument("--port-file", required=True, help="write the URL here (and to stdout) once listening")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--batch-delay", default="0", help="seconds, or 'none' to never end batches by themselves")

@@ -15,8 +15,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .errors import NatsServerError, NatsServerNotFound
-from .natstls import TlsFiles
+from ..errors import NatsServerError, NatsServerNotFound
+from .tls import TlsFiles
 
 ENV_BINARY = "REVERIE_NATS_SERVER"
 ENV_KEY = "REVERIE_JETSTREAM_KEY"

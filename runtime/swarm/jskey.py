@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import ReverieError
-from .keyfiles import KeyFileMissing, create_private, fsync_dir, lost_key, read_private
+from ..errors import ReverieError
+from ..keyfiles import KeyFileMissing, create_private, fsync_dir, lost_key, read_private
 
 __all__ = ["JetStreamKeyMissing", "ensure_jetstream_key", "mark_encrypted"]
 

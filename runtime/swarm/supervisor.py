@@ -16,16 +16,18 @@ from nats.aio.msg import Msg
 
 from reverie.protocol import AgentState, Codec, Lifecycle, ProtocolError
 
-from .bus import Bus
-from .config import SwarmConfig
+from ..bus.bus import Bus
+from ..bus.credentials import ADMIN, connect_bus, ensure_users
+from ..bus.taskctl import TaskControl
+from ..config import SwarmConfig
+from ..errors import AgentStartFailed, ReverieError
+from ..gossip.provision import ensure_keys
+from ..process import stop_pid
 from .embedded import EmbeddedNats
-from .errors import AgentStartFailed, ReverieError
-from .gossip.provision import ensure_keys
 from .jskey import ensure_jetstream_key, mark_encrypted
-from .natsauth import ADMIN, authorization_block, ensure_users, seed_for
-from .natstls import client_context, ensure_server_cert
-from .state import SwarmState, clear_state, orphaned_server, read_state, stop_pid, write_state
-from .taskctl import TaskControl
+from .permissions import authorization_block
+from .state import SwarmState, clear_state, orphaned_server, read_state, write_state
+from .tls import ensure_server_cert
 
 STABLE_AFTER = 10.0
 """A replica that ran this long before crashing restarts from the first backoff step again."""
@@ -127,7 +129,7 @@ class Supervisor:
         self.emit(f"reverie: {line}")
 
     def worker_command(self, name: str, index: int) -> list[str]:
-        return [sys.executable, "-m", "reverie.runtime.worker", "--config", self.config.source,
+        return [sys.executable, "-m", "reverie.runtime.host.worker", "--config", self.config.source,
                 "--agent", name, "--replica", str(index), "--nats", self.url,
                 "--data-dir", str(self.data)]
 
@@ -177,9 +179,7 @@ class Supervisor:
         else:
             self.url = ",".join(nats.servers)
         servers = self.url.split(",")
-        self.bus = await Bus.connect(servers, swarm=self.config.swarm, name=f"{self.config.swarm}.supervisor",
-                                     user=ADMIN, nkeys_seed=seed_for(self.config, ADMIN),
-                                     tls=client_context(self.config, servers), connect_timeout=nats.connect_timeout)
+        self.bus = await connect_bus(self.config, ADMIN, servers, name=f"{self.config.swarm}.supervisor")
         # as `_admin`, before any agent starts: agents and clients may only look these up
         await self.bus.ensure_streams(self.config.streams)
         await TaskControl.open(self.bus)

@@ -6,13 +6,13 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from reverie.protocol import Reason
 from reverie.runtime import SwarmConfig, parse_config
-from reverie.runtime.bus import Bus
+from reverie.runtime.bus.bus import Bus
 from reverie.runtime.gossip.keystore import KeyStore
 from reverie.runtime.gossip.node import GossipNode
 from reverie.runtime.gossip.provision import ensure_keys
 from reverie.runtime.memory import Lesson
-from reverie.protocol import Reason
 
 
 def node_config(url: str, data_dir: Path, names: list[str], *, swarm: str = "gsp", interval: float = 0.2,

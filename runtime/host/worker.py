@@ -1,4 +1,4 @@
-"""One agent replica as an OS process: `python -m reverie.runtime.worker …` (the supervisor runs it)."""
+"""One agent replica as an OS process: `python -m reverie.runtime.host.worker …` (the supervisor runs it)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ import os
 import signal
 import sys
 
-from .config import SwarmConfig, load_config
-from .errors import ReverieError
-from .logs import setup_logging
+from ..config import SwarmConfig, load_config
+from ..errors import ReverieError
+from ..logs import setup_logging
 from .serving import serve_agent
-
 
 ORPHAN_CHECK = 1.0
 """Seconds between checks that the supervisor is still this worker's parent."""

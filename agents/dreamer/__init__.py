@@ -1,0 +1,5 @@
+"""The dreamer: explores candidate plans for each task, has critics judge them, refines."""
+
+from .dreamer import Dreamer, DreamerOptions
+
+__all__ = ["Dreamer", "DreamerOptions"]

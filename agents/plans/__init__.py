@@ -1,0 +1,1 @@
+"""Plan tasks: the task spec and its evaluation (`spec`), and the critics' judgements (`judges`)."""

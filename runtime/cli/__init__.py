@@ -1,0 +1,39 @@
+"""The `reverie` command line."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import ReverieError
+from .demo import demo
+from .keys import keys
+from .memory import memory
+from .swarm import status, submit, task, up
+
+__all__ = ["cli", "main"]
+
+
+@click.group()
+def cli() -> None:
+    """reverie: an event-driven swarm of dreamers and critics over NATS."""
+
+
+for command in (up, submit, status, task, demo, memory, keys):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        rc = cli.main(argv, prog_name="reverie", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        return 130
+    except ReverieError as exc:
+        click.echo(f"reverie: error: {exc}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return rc if isinstance(rc, int) else 0
+

@@ -1,0 +1,7 @@
+"""`python -m reverie.runtime.cli`: the `reverie` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

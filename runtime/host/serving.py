@@ -1,0 +1,21 @@
+"""Serve one agent replica inside the current event loop (the worker process, tests, benches)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from ..bus.credentials import connect_bus
+from ..config import SwarmConfig
+from ..kinds import Roster
+from .host import AgentHost
+
+
+@contextlib.asynccontextmanager
+async def serve_agent(config: SwarmConfig, name: str, *, servers: list[str],
+                      replica: int = 0) -> AsyncIterator[AgentHost]:
+    """Run one replica of agent `name` in this event loop: subscribed and ready on entry."""
+    kind = Roster.of(config)[config.agent(name).name]
+    bus = await connect_bus(config, name, servers, name=f"{config.swarm}.{name}.{replica}")
+    async with bus, AgentHost(kind.cls, bus=bus, config=config, spec=kind.spec, replica=replica) as host:
+        yield host
