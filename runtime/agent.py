@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .bus.bus import Bus
     from .config import AgentSpec, SwarmConfig
     from .gossip.node import GossipNode
+    from .memory import Memory
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
@@ -86,7 +87,8 @@ def handler(pattern: str, *, shared: bool = True, concurrency: int = 1) -> Calla
 
 
 class Context:
-    """What a handler gets besides its message: the bus, its config, a logger."""
+    """What a handler gets besides its message: the bus, its config, a logger, and what the
+    host owns for it (its memory, the one path that stores results, the swarm's roles)."""
 
     def __init__(self, *, bus: Bus, config: SwarmConfig, spec: AgentSpec, options: Any,
                  replica: int, log: logging.Logger, counters: Counter[str] | None = None) -> None:
@@ -101,6 +103,30 @@ class Context:
         self.gossip: GossipNode | None = None
         """This agent's gossip node (share lessons and memories with peers), or None when
         gossip is off or the agent has no keys."""
+        self.host: HostServices | None = None
+        """Set by the host before `on_start`; the methods below go through it."""
+
+    def _services(self) -> HostServices:
+        if self.host is None:
+            raise RuntimeError("this Context has no host: run the agent in an AgentHost")
+        return self.host
+
+    async def memory(self) -> Memory:
+        """This agent's memory (`<data_dir>/<name>`: LMDB, encrypted at rest), opened on first
+        use. One per process: the gossip node shares it, and the host closes it after `on_stop`."""
+        return await self._services().memory()
+
+    async def store_result(self, result: Result) -> bool:
+        """Store a result that no delivered task message waits for (a task resumed from a
+        checkpoint) through the host's one path to the results stream: deduplicated by task
+        id, retried through an outage. False if the bus stayed down past the host's patience."""
+        return await self._services().store_result(result)
+
+    def peers(self, role: str | None = None) -> list[str]:
+        """The names of this swarm's agents, in config order; with `role`, those whose class
+        has that role (a dreamer asks for its critics this way)."""
+        roles = self._services().roles()
+        return [name for name, r in roles.items() if role is None or r == role]
 
     @property
     def name(self) -> str:
@@ -116,6 +142,16 @@ class Context:
 
     def fail(self, task: Task, reason: str) -> Result:
         return Result(task_id=task.id, status=ResultStatus.FAILED, agent=self.name, reason=reason)
+
+
+class HostServices(typing.Protocol):
+    """What an agent's host provides through its `Context` (see `AgentHost`)."""
+
+    async def memory(self) -> Memory: ...
+
+    async def store_result(self, result: Result) -> bool: ...
+
+    def roles(self) -> dict[str, str]: ...
 
 
 class Agent:

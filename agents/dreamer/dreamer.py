@@ -51,9 +51,8 @@ from reverie.runtime import Agent, handler
 from reverie.runtime.bus.bus import Reply
 from reverie.runtime.bus.taskctl import TaskControl
 from reverie.runtime.gossip.wire import LessonShare, MemoryShare, Payload
-from reverie.runtime.kinds import Roster
 from reverie.runtime.logs import BurstLog
-from reverie.runtime.memory import Memory, MemoryStore, Quarantined
+from reverie.runtime.memory import MemoryStore
 from reverie.runtime.memory import dreams as consolidation
 from reverie.runtime.process import pid_alive
 
@@ -141,15 +140,13 @@ class Dreamer(Agent):
         if opts.critics is not None:
             self.critics = list(opts.critics)
         else:
-            self.critics = [a.name for a in self.ctx.config.agents
-                            if Roster.of(self.ctx.config)[a.name].role == "critic"]
+            self.critics = self.ctx.peers("critic")
         self._verdicts: Codec[Verdict | Error] = Codec(Verdict | Error,
                                                         max_bytes=self.ctx.config.max_message_bytes)
         self._burst = BurstLog(self.log)
         if not self.critics:
             self.log.warning("no critic agents configured: every candidate will be accepted")
-        self.memory = await Memory.open(self.ctx.config.data_path / self.ctx.name, agent=self.ctx.name,
-                                        on_quarantine=self._quarantined)
+        self.memory = await self.ctx.memory()
         attach = getattr(self.reasoner, "attach_memory", None)
         if attach is not None:  # a reasoner that reads (and writes notes into) the agent's memory
             attach(self.memory)
@@ -200,10 +197,6 @@ class Dreamer(Agent):
 
         return ClaudeConsolidator(msgspec.convert(self.options.consolidator_options, ClaudeOptions))
 
-    def _quarantined(self, moved: list[Quarantined]) -> None:
-        """Damaged memory moved aside (the memory layer logged each value once): count it."""
-        self.ctx.counters["memory.quarantined"] += len(moved)
-
     async def on_stop(self) -> None:
         for task in self._orphans:
             task.cancel()
@@ -211,7 +204,6 @@ class Dreamer(Agent):
         close = getattr(self.reasoner, "close", None)
         if close is not None:
             await close()
-        await self.memory.close()
 
     # ------------------------------------------------------------------ the dream loop
 

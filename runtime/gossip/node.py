@@ -118,18 +118,26 @@ class GossipNode:
         self._replies: Codec[Reply] = Codec(Reply, max_bytes=config.max_message_bytes)
         self._stopping = asyncio.Event()
 
+    @staticmethod
+    def wanted(config: SwarmConfig, name: str, *, log: logging.Logger | None = None) -> bool:
+        """Gossip is on in `config` and agent `name` has keys (else says why, at info)."""
+        if not config.gossip.enabled:
+            return False
+        keystore = KeyStore(config.data_path / "keys")
+        if not (keystore.root / "agents" / name).is_dir() or not keystore.initialised:
+            (log or logging.getLogger(f"reverie.gossip.{name}")).info(
+                "gossip off: no keys for %s under %s (`reverie keys CONFIG init` creates them)", name, keystore.root)
+            return False
+        return True
+
     @classmethod
     async def open(cls, config: SwarmConfig, name: str, bus: Bus, *, memory: Memory | None = None,
                    log: logging.Logger | None = None) -> GossipNode | None:
         """The node of agent `name`, or None if gossip is disabled or the agent has no keys."""
         log = log or logging.getLogger(f"reverie.gossip.{name}")
-        if not config.gossip.enabled:
+        if not cls.wanted(config, name, log=log):
             return None
         keystore = KeyStore(config.data_path / "keys")
-        if not (keystore.root / "agents" / name).is_dir() or not keystore.initialised:
-            log.info("gossip off: no keys for %s under %s (`reverie keys CONFIG init` creates them)",
-                     name, keystore.root)
-            return None
         own = memory is None
         if memory is None:
             memory = await Memory.open(config.data_path / name, agent=name)

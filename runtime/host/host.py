@@ -35,7 +35,9 @@ from ..agent import Agent, BoundHandler, Context
 from ..bus.bus import Bus
 from ..config import AgentSpec, SwarmConfig
 from ..gossip.node import GossipNode
+from ..kinds import Roster
 from ..logs import BurstLog
+from ..memory import Memory, Quarantined
 
 ACK_WAIT = 15.0
 MAX_DELIVER = 5
@@ -72,6 +74,9 @@ class AgentHost:
         supervisor restarts the replica (a half-dead agent is worse than a restarted one)."""
         self.crash_reason = ""
         self.gossip: GossipNode | None = None
+        self._memory: Memory | None = None
+        self._memory_lock = asyncio.Lock()
+        self.ctx.host = self
         self._status_codec: Codec[StatusRequest] = Codec(StatusRequest, max_bytes=config.max_message_bytes)
 
     # ------------------------------------------------------------------ lifecycle
@@ -84,8 +89,32 @@ class AgentHost:
                         tb: TracebackType | None) -> None:
         await self.stop()
 
+    # ------------------------------------------------------------------ what the agent's Context asks for
+
+    async def memory(self) -> Memory:
+        """The agent's one `Memory` in this process, opened on first use (the gossip node's too)."""
+        async with self._memory_lock:
+            if self._memory is None:
+                self._memory = await Memory.open(self.config.data_path / self.spec.name, agent=self.spec.name,
+                                                 on_quarantine=self._quarantined)
+            return self._memory
+
+    def _quarantined(self, moved: list[Quarantined]) -> None:
+        """Damaged memory moved aside (the memory layer logged each value once): count it."""
+        self.counters["memory.quarantined"] += len(moved)
+
+    async def store_result(self, result: Result) -> bool:
+        return await self._store(result)
+
+    def roles(self) -> dict[str, str]:
+        return {name: kind.role for name, kind in Roster.of(self.config).items()}
+
+    # ------------------------------------------------------------------ lifecycle (start, stop)
+
     async def start(self) -> None:
-        self.gossip = await GossipNode.open(self.config, self.spec.name, self.bus, log=self.log)
+        if GossipNode.wanted(self.config, self.spec.name, log=self.log):
+            self.gossip = await GossipNode.open(self.config, self.spec.name, self.bus, memory=await self.memory(),
+                                                log=self.log)
         self.ctx.gossip = self.gossip
         await self.agent.on_start()
         if any(h.durable for h in self.handlers):
@@ -129,6 +158,8 @@ class AgentHost:
         if self.gossip is not None:
             await self.gossip.stop()
         await self.agent.on_stop()
+        if self._memory is not None:
+            await self._memory.close()
         self.state = AgentState.STOPPED
         await self._announce(AgentState.STOPPED)
 
