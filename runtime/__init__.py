@@ -4,7 +4,7 @@ A custom agent imports only from here (and message types from `reverie.protocol`
 """
 
 from .agent import Agent, Context, NoOptions, handler
-from .bus import Bus
+from .bus import Bus, Reply, TaskControl
 from .client import Swarm, SwarmStatus, connect
 from .config import AgentSpec, NatsConfig, SwarmConfig, load_config, parse_config
 from .errors import (
@@ -26,6 +26,8 @@ from .errors import (
     TaskTooLarge,
 )
 from .host import AgentHost, serve_agent
+from .logs import BurstLog
+from .process import pid_alive
 from .swarm import EmbeddedNats, Supervisor, find_nats_server
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "AgentStartFailed",
     "AgentSpec",
     "Bus",
+    "BurstLog",
     "ConfigError",
     "Context",
     "EmbeddedNats",
@@ -49,12 +52,14 @@ __all__ = [
     "OversizedMessage",
     "ProtocolError",
     "QueueFull",
+    "Reply",
     "ReverieError",
     "Supervisor",
     "Swarm",
     "SwarmConfig",
     "SwarmNotRunning",
     "SwarmStatus",
+    "TaskControl",
     "TaskTimeout",
     "TaskTooLarge",
     "connect",
@@ -62,5 +67,6 @@ __all__ = [
     "handler",
     "load_config",
     "parse_config",
+    "pid_alive",
     "serve_agent",
 ]

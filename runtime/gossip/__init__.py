@@ -40,12 +40,13 @@ from .feed import (
 )
 from .identity import AgentKeys, Certificate, SwarmKey, Trust, issue, verify
 from .sealing import ContentKey, ContentKeyring, open_key, seal_key_for
+from .wire import LessonShare, MemoryShare, Payload
 
 __all__ = [
     "AgentKeys", "BadCertificateSignature", "BadSignature", "Block", "BrokenChain", "Certificate",
     "CertificateError", "CertificateExpired", "CertificateRevoked", "ContentKey", "ContentKeyring",
     "FeedFrozen", "FeedState", "FeedVerifier", "FeedWriter", "Fork", "Fragment", "Gap", "GossipError",
-    "InsecureKeyFile", "KeyFileError", "Malformed", "Replay", "SwarmKey", "Trust", "Undecryptable",
+    "InsecureKeyFile", "KeyFileError", "LessonShare", "Malformed", "MemoryShare", "Payload", "Replay", "SwarmKey", "Trust", "Undecryptable",
     "UnknownAuthor", "UnsignedFragment", "VerifierState", "decode_block", "decode_fragment",
     "encode_block", "encode_fragment", "issue", "open_key", "seal_key_for", "verify",
 ]

@@ -32,7 +32,9 @@ import msgspec
 
 from reverie.protocol import new_id
 
-from . import EdgeKind, Lesson, MemoryLocked, MemoryStore
+from .errors import MemoryLocked
+from .model import EdgeKind, Lesson
+from .store import MemoryStore
 
 MAX_INSTRUCTIONS = 4096
 
