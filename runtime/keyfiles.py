@@ -11,8 +11,7 @@ from pathlib import Path
 
 from reverie.protocol.errors import ReverieError
 
-__all__ = ["InsecureKeyFile", "KeyFileError", "KeyFileMissing", "create_private", "fsync_dir", "lost_key",
-           "read_private"]
+__all__ = ["InsecureKeyFile", "KeyFileError", "KeyFileMissing", "create_private", "fsync_dir", "lost_key", "read_private", "write_atomic"]
 
 
 class KeyFileError(ReverieError):
@@ -77,6 +76,21 @@ def create_private(path: Path, secret: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Replace `path` with `data` so a reader (or a crash) sees the old file or the new one,
+    never a torn one: written to a sibling temporary file, fsynced, renamed over, and the
+    rename made durable."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def fsync_dir(directory: Path) -> None:
