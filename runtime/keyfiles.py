@@ -11,7 +11,8 @@ from pathlib import Path
 
 from reverie.protocol.errors import ReverieError
 
-__all__ = ["InsecureKeyFile", "KeyFileError", "KeyFileMissing", "create_private", "fsync_dir", "lost_key", "read_private", "write_atomic"]
+__all__ = ["InsecureKeyFile", "KeyFileError", "KeyFileMissing", "create_private", "fsync_dir", "lost_key",
+           "read_private", "write_atomic"]
 
 
 class KeyFileError(ReverieError):
