@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from .gossip.node import GossipNode
     from .memory import Memory
 
+__all__ = ["Agent", "BoundHandler", "Context", "HandlerSpec", "HostServices", "NoOptions", "handler"]
+
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 _MARK = "__reverie_handler__"
