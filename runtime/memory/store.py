@@ -16,14 +16,11 @@ from __future__ import annotations
 import builtins  # `list` is also a method name in the class body
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-import msgspec
-
-from . import quarantine
+from . import quarantine, queries
 from .batch import Batch
 from .crypto import Keys, load_or_create_key
 from .env import Listener, SharedEnv, acquire, check_key, release
@@ -40,16 +37,9 @@ from .model import (
     Verification,
     Version,
 )
+from .queries import Direction
 from .recall import LessonCache, recall
-from .records import (
-    OUTBOX,
-    edge_kind,
-    path_key,
-    split_edge_key,
-    split_version_key,
-    task_key,
-    version_key,
-)
+from .records import edge_kind, path_key, task_key, version_key
 from .writer import Reader, Writer, raw_bytes
 
 if TYPE_CHECKING:
@@ -58,11 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["MemoryStore"]
 
 T = TypeVar("T")
-Direction = Literal["out", "in"]
-_lesson = msgspec.msgpack.Decoder(Lesson)
-
-
-_OUTBOX = OUTBOX.encode()
 
 
 class MemoryStore:
@@ -184,7 +169,7 @@ class MemoryStore:
             return []
         return self._write(apply_all)
 
-    def put(self, path: str, content: bytes | str, *, expect: str | None | AnyContent = ANY,
+    def put(self, path: str, content: bytes | str, *, expect: str | AnyContent | None = ANY,
             author: str | None = None) -> Version:
         batch = self.batch(author)
         batch.put(path, content, expect=expect)
@@ -196,7 +181,7 @@ class MemoryStore:
         hashes stay. Lessons are never collapsed. Returns how many paths were collapsed."""
         return self._write(lambda txn: Writer(txn, self._dbs, self._keys, time.time()).collapse(keep_dead))
 
-    # ------------------------------------------------------------------ reads
+    # ------------------------------------------------------------------ reads (queries.py)
 
     def get(self, path: str) -> Version | None:
         """The latest version of `path` (an invalidated one included, flagged), or None."""
@@ -204,77 +189,35 @@ class MemoryStore:
 
         def latest(r: Reader) -> Version | None:
             vkey = r.latest(pkey)
-            return None if vkey is None else self._version(r, vkey)
+            return None if vkey is None else queries.version(r, vkey)
 
         return self._read(latest)
 
     def get_version(self, path: str, version: int) -> Version | None:
         vkey = version_key(path_key(path), version) if 0 < version < 1 << 64 else None
-        return None if vkey is None else self._read(lambda r: self._version(r, vkey))
+        return None if vkey is None else self._read(lambda r: queries.version(r, vkey))
 
     def history(self, path: str) -> builtins.list[MemoryInfo]:
         """Every version of `path`, oldest first."""
-        prefix = path_key(path) + b"\0"
-
-        def scan(r: Reader) -> list[MemoryInfo]:
-            out = []
-            with r.txn.cursor(db=self._dbs["versions"]) as cursor:
-                if cursor.set_range(prefix):
-                    for key, raw in cursor:
-                        if not key.startswith(prefix):
-                            break
-                        rec = r.record(key, raw)
-                        if rec is None:
-                            continue  # damaged: quarantined, history goes on without it
-                        out.append(MemoryInfo(path, int.from_bytes(key[-8:], "big"), rec.sha256.hex(), rec.author,
-                                              rec.created_at, rec.invalidated, len(rec.content)))
-            return out
-
-        return self._read(scan)
+        pkey = path_key(path)
+        return self._read(lambda r: queries.history(r, path, pkey))
 
     def list(self, prefix: str = "/", *, include_invalid: bool = True) -> builtins.list[MemoryInfo]:
         """The latest version of every path starting with `prefix`, in path order."""
         raw_prefix = prefix.encode("utf-8")
-
-        def scan(r: Reader) -> list[MemoryInfo]:
-            out = []
-            with r.txn.cursor(db=self._dbs["heads"]) as cursor:
-                if cursor.set_range(raw_prefix):
-                    for key in cursor.iternext(values=False):
-                        if not key.startswith(raw_prefix):
-                            break
-                        head = r.head(key)
-                        if head is not None and (include_invalid or not head.invalidated):
-                            out.append(MemoryInfo(key.decode("utf-8"), head.version, head.sha256.hex(),
-                                                  head.author, head.created_at, head.invalidated, head.size))
-            return out
-
-        return self._read(scan)
+        return self._read(lambda r: queries.heads(r, raw_prefix, include_invalid))
 
     def contents(self, prefix: str, *, limit: int | None = None) -> builtins.list[tuple[str, bytes]]:
         """(path, latest content) of every path starting with `prefix`, in path order, read in one
         transaction; at most `limit` of them."""
         raw_prefix = prefix.encode("utf-8")
-
-        def scan(r: Reader) -> list[tuple[str, bytes]]:
-            out: list[tuple[str, bytes]] = []
-            with r.txn.cursor(db=self._dbs["heads"]) as cursor:
-                if cursor.set_range(raw_prefix):
-                    for key in cursor.iternext(values=False):
-                        if not key.startswith(raw_prefix) or (limit is not None and len(out) >= limit):
-                            break
-                        head = r.head(key)
-                        rec = None if head is None else r.record(version_key(key, head.version))
-                        if rec is not None:
-                            out.append((key.decode("utf-8"), rec.content))
-            return out
-
-        return self._read(scan)
+        return self._read(lambda r: queries.contents(r, raw_prefix, limit))
 
     def edges(self, path: str, *, direction: Direction = "out",
               kind: EdgeKind | None = None) -> builtins.list[Edge]:
         """Edges leaving `path` ("out") or arriving at it ("in"), optionally of one kind."""
-        return self._read(lambda r: self._edges(r, path_key(path), direction, kind))
+        pkey = path_key(path)
+        return self._read(lambda r: queries.edges(r, pkey, direction, kind))
 
     def walk(self, start: str, *, direction: Direction = "out", kinds: Iterable[EdgeKind] | None = None,
              max_depth: int = 16) -> builtins.list[str]:
@@ -282,22 +225,7 @@ class MemoryStore:
         `max_depth` edges away), following edges of `kinds` (default: all) in `direction`."""
         wanted = None if kinds is None else {edge_kind(k) for k in kinds}
         path_key(start)
-
-        def bfs(r: Reader) -> list[str]:
-            seen = {start: 0}
-            queue = deque([start])
-            while queue:
-                node = queue.popleft()
-                if seen[node] >= max_depth:
-                    continue
-                for edge in self._edges(r, node.encode("utf-8"), direction, None):
-                    nxt = edge.dst if direction == "out" else edge.src
-                    if (wanted is None or edge.kind in wanted) and nxt not in seen:
-                        seen[nxt] = seen[node] + 1
-                        queue.append(nxt)
-            return list(seen)
-
-        return self._read(bfs)
+        return self._read(lambda r: queries.walk(r, start, direction, wanted, max_depth))
 
     @overload
     def checkpoint(self, task_id: str) -> bytes | None: ...
@@ -320,30 +248,11 @@ class MemoryStore:
 
     def checkpoints(self) -> builtins.list[str]:
         """Task ids that have a checkpoint, sorted (outbox entries are not checkpoints)."""
-        def scan(r: Reader) -> list[str]:
-            with r.txn.cursor(db=self._dbs["checkpoints"]) as cursor:
-                return [k.decode("utf-8") for k in cursor.iternext(values=False) if not k.startswith(_OUTBOX)]
-
-        return self._read(scan)
+        return self._read(queries.checkpoint_ids)
 
     def outbox(self, prefix: str = "") -> builtins.list[tuple[str, bytes]]:
         """Outbox entries (`Batch.outbox`) whose key starts with `prefix`, in key order."""
-        start = _OUTBOX + prefix.encode("utf-8")
-
-        def scan(r: Reader) -> list[tuple[str, bytes]]:
-            out: list[tuple[str, bytes]] = []
-            with r.txn.cursor(db=self._dbs["checkpoints"]) as cursor:
-                if not cursor.set_range(start):
-                    return out
-                for key, raw in cursor.iternext():
-                    if not key.startswith(start):
-                        break
-                    data = r.open("checkpoints", key, raw, raw_bytes)
-                    if data is not None:
-                        out.append((key[len(_OUTBOX):].decode("utf-8"), data))
-            return out
-
-        return self._read(scan)
+        return self._read(lambda r: queries.outbox(r, prefix))
 
     def recall(self, features: Iterable[str], *, limit: int = 20) -> builtins.list[Lesson]:
         """Live lessons sharing at least one feature, best first (see `recall.py`)."""
@@ -352,40 +261,12 @@ class MemoryStore:
 
     def lessons(self, topic: str | None = None, *, include_invalid: bool = False) -> builtins.list[Lesson]:
         """Every lesson (of `topic`), in path order; invalidated ones only if asked for."""
-        prefix = b"/lessons/" + (b"" if topic is None else topic.encode("utf-8") + b"/")
-
-        def scan(r: Reader) -> list[Lesson]:
-            out = []
-            with r.txn.cursor(db=self._dbs["heads"]) as cursor:
-                if cursor.set_range(prefix):
-                    for key in cursor.iternext(values=False):
-                        if not key.startswith(prefix):
-                            break
-                        head = r.head(key)
-                        if head is None or not head.lesson or (head.invalidated and not include_invalid):
-                            continue
-                        if head.lesson_seq:  # live: its recall copy (gone if quarantined: recall skips it too)
-                            lesson = self._cache.get(r, head.lesson_seq)
-                        else:  # invalidated: only its version record holds it
-                            lesson = r.content(version_key(key, head.version), _lesson.decode)
-                        if lesson is not None:
-                            out.append(lesson)
-            return out
-
-        return self._read(scan)
+        return self._read(lambda r: queries.lessons(r, topic, include_invalid, self._cache))
 
     def stats(self) -> dict[str, int]:
         """Counts (memories, versions, edges, live lessons, checkpoints, quarantined values) and
         map_size / used_bytes."""
-        def count(r: Reader) -> dict[str, int]:
-            n = {name: r.txn.stat(self._dbs[name])["entries"] for name in
-                 ("heads", "versions", "edges_out", "lessons", "checkpoints", "quarantine")}
-            info, env = self._shared.env.info(), self._shared.env.stat()
-            return {"memories": n["heads"], "versions": n["versions"], "edges": n["edges_out"],
-                    "lessons": n["lessons"], "checkpoints": n["checkpoints"], "quarantined": n["quarantine"],
-                    "map_size": info["map_size"], "used_bytes": (info["last_pgno"] + 1) * env["psize"]}
-
-        return self._read(count)
+        return self._read(lambda r: queries.stats(r, self._shared.env))
 
     def load(self, path: str, decode: Callable[[bytes], T]) -> T | None:
         """The latest content of `path` decoded by `decode`, or None (no such path, or its
@@ -433,25 +314,3 @@ class MemoryStore:
     def _write(self, fn: Callable[[Txn], T]) -> T:
         self._check()
         return self._guard.write(fn)
-
-    def _version(self, r: Reader, vkey: bytes) -> Version | None:
-        rec = r.record(vkey)
-        if rec is None:
-            return None
-        path, number = split_version_key(vkey)
-        return Version(path, number, rec.content, rec.sha256.hex(), rec.author, rec.created_at,
-                       rec.invalidated, rec.reason, rec.collapsed)
-
-    def _edges(self, r: Reader, pkey: bytes, direction: Direction, kind: EdgeKind | None) -> builtins.list[Edge]:
-        if direction not in ("out", "in"):
-            raise ValueError(f"direction is 'out' or 'in', not {direction!r}")
-        prefix = pkey + b"\0" + (b"" if kind is None else edge_kind(kind).value.encode() + b"\0")
-        out = []
-        with r.txn.cursor(db=self._dbs["edges_out" if direction == "out" else "edges_in"]) as cursor:
-            if cursor.set_range(prefix):
-                for key in cursor.iternext(values=False):
-                    if not key.startswith(prefix):
-                        break
-                    a, k, b = split_edge_key(key)
-                    out.append(Edge(a, k, b) if direction == "out" else Edge(b, k, a))
-        return out
