@@ -27,7 +27,7 @@ from reverie.runtime.memory import (
     PreconditionFailed,
     WrongProcess,
 )
-from reverie.runtime.memory.recall import POSTINGS_PER_FEATURE
+from reverie.runtime.memory.records import POSTINGS_PER_FEATURE
 
 
 @pytest.fixture

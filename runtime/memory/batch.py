@@ -12,14 +12,14 @@ from .errors import MemoryError
 from .model import ANY, AnyContent, EdgeKind, Lesson
 from .records import OUTBOX, edge_kind, path_key, task_key
 
-__all__ = ["Batch"]
+__all__ = ["Batch", "CheckpointOp", "InvalidateOp", "LessonOp", "LinkOp", "Op", "PutOp"]
 
 
 class PutOp(msgspec.Struct, frozen=True):
     path: str
     key: bytes
     content: bytes
-    expect: str | None | AnyContent
+    expect: str | AnyContent | None
 
 
 class LinkOp(msgspec.Struct, frozen=True):
@@ -75,7 +75,7 @@ class Batch:
     def __repr__(self) -> str:
         return f"<Batch by {self.author!r}: {len(self.ops)} operations>"
 
-    def put(self, path: str, content: bytes | str, *, expect: str | None | AnyContent = ANY) -> None:
+    def put(self, path: str, content: bytes | str, *, expect: str | AnyContent | None = ANY) -> None:
         """A new version of `path`.
 
         `expect`: ANY writes unconditionally; None requires that `path` does not exist yet; a

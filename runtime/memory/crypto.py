@@ -30,6 +30,8 @@ from ..keyfiles import (
 )
 from .errors import DataKeyMissing, MemoryError
 
+__all__ = ["FEATURE_BYTES", "KEY_BYTES", "KEY_FILE", "NONCE_BYTES", "Keys", "load_or_create_key"]
+
 KEY_FILE = "data.key"
 KEY_BYTES = 32
 NONCE_BYTES = 12

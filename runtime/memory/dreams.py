@@ -36,10 +36,24 @@ from .errors import MemoryLocked
 from .model import EdgeKind, Lesson
 from .store import MemoryStore
 
+__all__ = [
+    "MAX_INSTRUCTIONS",
+    "Consolidator",
+    "DreamChanges",
+    "DreamMode",
+    "DreamRecord",
+    "DreamStatus",
+    "DreamUsage",
+    "OfflineConsolidator",
+    "Plan",
+    "dream",
+    "in_place_lock",
+]
+
 MAX_INSTRUCTIONS = 4096
 
 
-class DreamStatus(str, enum.Enum):
+class DreamStatus(enum.StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"
@@ -47,7 +61,7 @@ class DreamStatus(str, enum.Enum):
     CANCELED = "canceled"
 
 
-class DreamMode(str, enum.Enum):
+class DreamMode(enum.StrEnum):
     NEW_VERSION = "new_version"
     IN_PLACE = "in_place"
 

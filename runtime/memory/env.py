@@ -28,6 +28,8 @@ from .writer import NOT_AUTHENTIC
 
 T = TypeVar("T")
 
+__all__ = ["MAX_MAP_SIZE", "PROBES", "Listener", "SharedEnv", "acquire", "check_key", "release"]
+
 if TYPE_CHECKING:
     from typing import TypeAlias
 
@@ -105,7 +107,7 @@ class SharedEnv:
         for listener in list(self.listeners):
             try:
                 listener(moved)
-            except Exception:  # noqa: BLE001 - a listener's bug must not fail the read that found the damage
+            except Exception:  # a listener's bug must not fail the read that found the damage
                 log.exception("a quarantine listener failed")
 
     def _grow(self) -> None:

@@ -12,7 +12,7 @@ from .model import Damage
 __all__ = ["CorruptRecord", "DataKeyMissing", "MemoryError", "MemoryLocked", "PreconditionFailed", "WrongProcess"]
 
 
-class MemoryError(ReverieError):  # noqa: A001 - deliberately namespaced; import it, never the builtin
+class MemoryError(ReverieError):  # deliberately namespaced: import it, never the builtin
     """Base of every memory error (shadows the builtin only inside this package's namespace)."""
 
 

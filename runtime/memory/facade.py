@@ -124,10 +124,10 @@ class Memory:
                 outcomes = list(self.store.commit_many([batch for batch, _ in group]))
             except BaseException as exc:  # the transaction itself failed: every batch did
                 outcomes = [exc] * len(group)
-            for (_, future), outcome in zip(group, outcomes):
+            for (_, future), outcome in zip(group, outcomes, strict=True):
                 loop.call_soon_threadsafe(_settle, future, outcome)
 
-    async def put(self, path: str, content: bytes | str, *, expect: str | None | AnyContent = ANY,
+    async def put(self, path: str, content: bytes | str, *, expect: str | AnyContent | None = ANY,
                   author: str | None = None) -> Version:
         return await self.run(self.store.put, path, content, expect=expect, author=author)
 

@@ -44,12 +44,16 @@ class Guard:
         tried: set[tuple[str, bytes, bytes]] = set()
         while True:
             damaged: list[Damage] = []
-            result = self._shared.read(lambda txn: fn(Reader(txn, self._dbs, self._keys, damaged)))
+            result = self._read_once(fn, damaged)
             fresh = [d for d in damaged if (d.db, d.key, d.sealed) not in tried]
             if not fresh:
                 return result
             tried.update((d.db, d.key, d.sealed) for d in fresh)
             self.quarantine(fresh)
+
+    def _read_once(self, fn: Callable[[Reader], T], damaged: list[Damage]) -> T:
+        """One read transaction whose reader adds the damage it meets to `damaged`."""
+        return self._shared.read(lambda txn: fn(Reader(txn, self._dbs, self._keys, damaged)))
 
     def write(self, fn: Callable[[Txn], T]) -> T:
         tried: set[tuple[str, bytes, bytes]] = set()

@@ -34,7 +34,7 @@ class AnyContent:
 ANY: Final = AnyContent()
 
 
-class EdgeKind(str, enum.Enum):
+class EdgeKind(enum.StrEnum):
     DERIVED_FROM = "derived-from"
     REFINES = "refines"
     REJECTED_BY = "rejected-by"

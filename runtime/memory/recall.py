@@ -21,10 +21,10 @@ from collections import Counter
 from collections.abc import Iterable
 
 from .model import Lesson
-from .records import POSTINGS_PER_FEATURE
+from .records import POSTINGS_PER_FEATURE as POSTINGS_PER_FEATURE  # kept importable here for bench/recall.py
 from .writer import Reader
 
-__all__ = ["POSTINGS_PER_FEATURE", "LessonCache", "recall"]
+__all__ = ["CACHE_SIZE", "LessonCache", "recall"]
 
 CACHE_SIZE = 1 << 17
 _SEQ = 8

@@ -28,6 +28,27 @@ import msgspec
 from .errors import MemoryError
 from .model import EdgeKind
 
+__all__ = [
+    "DB_NAMES",
+    "FORMAT",
+    "MAX_PATH_BYTES",
+    "MAX_TASK_ID_BYTES",
+    "OUTBOX",
+    "POSTINGS_PER_FEATURE",
+    "SEALED_DBS",
+    "Head",
+    "Record",
+    "describe",
+    "edge_key",
+    "edge_kind",
+    "path_key",
+    "split_edge_key",
+    "split_version_key",
+    "task_key",
+    "u64",
+    "version_key",
+]
+
 FORMAT = b"reverie-memory/1"
 MAX_PATH_BYTES = 240
 MAX_TASK_ID_BYTES = 400

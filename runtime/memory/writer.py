@@ -31,6 +31,17 @@ from .records import (
 if TYPE_CHECKING:
     from .env import Txn
 
+__all__ = [
+    "DECODE_ERRORS",
+    "NOT_AUTHENTIC",
+    "Reader",
+    "Writer",
+    "decode_head",
+    "decode_lesson",
+    "decode_record",
+    "raw_bytes",
+]
+
 T = TypeVar("T")
 _encode = msgspec.msgpack.Encoder().encode
 _head = msgspec.msgpack.Decoder(Head)
