@@ -73,7 +73,7 @@ class _PlanInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     summaries: dict[str, str]
 
 
-def render_lessons(lessons: Sequence[Lesson]) -> str:
+def _render_lessons(lessons: Sequence[Lesson]) -> str:
     return "\n".join(f"{x.id} | topic {x.topic} | [{x.reason.code}] {x.reason.text} | ops {','.join(x.reason.ops)}"
                      f" | weight {x.weight:g}" for x in lessons) or "(no lessons)"
 
@@ -95,7 +95,7 @@ class ClaudeConsolidator:
         params: dict[str, Any] = {
             "model": self.options.model, "max_tokens": self.options.max_tokens,
             "system": [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
-            "tools": [PLAN_TOOL], "messages": [{"role": "user", "content": render_lessons(lessons)}]}
+            "tools": [PLAN_TOOL], "messages": [{"role": "user", "content": _render_lessons(lessons)}]}
         if self.rules.off is not None:  # planning wants no long deliberation: thinking off where it can be
             params["thinking"] = {"type": self.rules.off}
             if self.rules.forced_tool_choice:
