@@ -26,6 +26,7 @@ from reverie.runtime import (
     serve_agent,
 )
 
+pytest_plugins = ["tests.fakes.claude_fixtures"]
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = ROOT / "deploy" / "tasks"
 DATA = Path(__file__).resolve().parent / "data"

@@ -4,10 +4,8 @@ HTTP server) with the real `AsyncAnthropic` client, agents on a real NATS server
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from reverie.runtime.memory import Lesson, MemoryStore
 from reverie.runtime.memory import dreams as consolidation
 
 from .conftest import CRITICS, agents_running, eventually, load_task, make_config
+from .fakes.claude_fixtures import GOOD, agents, candidate, judge_agent, solve
 from .fakes.messages_api import (
     Expire,
     FakeAnthropic,
@@ -36,68 +35,7 @@ from .fakes.messages_api import (
     StreamError,
 )
 
-KEY = "sk-ant-test-key"
-GOOD = ["enable_read_only", "backup", "migrate", "verify_checksums", "switch_traffic", "archive_old_tables"]
 DANGEROUS = ["migrate_in_place", "direct_cutover", "archive_old_tables"]
-
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
-    monkeypatch.setenv("REVERIE_TEST_ANTHROPIC_KEY", KEY)
-    with FakeAnthropic(api_key=KEY) as server:
-        yield server
-    assert not server.errors, server.errors
-
-
-def agents(url: str, *, mode: str = "sync", rounds: int = 3, k: int = 2, extra: str = "") -> str:
-    return f"""
-[[agents]]
-name = "dreamer"
-kind = "dreamer"
-[agents.options]
-reasoner = "anthropic"
-candidates_per_round = {k}
-max_rounds = {rounds}
-max_seconds = 120
-verdict_timeout = 10.0
-[agents.options.reasoner_options]
-base_url = "{url}"
-api_key_env = "REVERIE_TEST_ANTHROPIC_KEY"
-mode = "{mode}"
-batch_poll = 0.1
-overloaded_backoff = 0.05
-outage_backoff = 0.05
-effort = "high"
-refine_effort = "low"
-{extra}
-""" + CRITICS
-
-
-def judge_agent(url: str, constitution: list[str]) -> str:
-    """An `llm-critic` named judge on the fake server."""
-    return f"""
-[[agents]]
-name = "judge"
-kind = "llm-critic"
-[agents.options]
-base_url = "{url}"
-api_key_env = "REVERIE_TEST_ANTHROPIC_KEY"
-constitution = {json.dumps(constitution)}
-"""
-
-
-def candidate(steps: list[str], why: str = "safe") -> dict[str, Any]:
-    return {"steps": steps, "rationale": why}
-
-
-@pytest.fixture
-def claude_config(fake: FakeAnthropic, nats_url: str, tmp_path: Path) -> SwarmConfig:
-    return make_config(nats_url, tmp_path / "data", agents=agents(fake.url))
-
-
-async def solve(config: SwarmConfig, url: str, task_id: str = "t1") -> Result:
-    async with agents_running(config, url), connect(config, servers=[url]) as swarm:
-        return await swarm.submit(load_task("db-migration"), kind="plan", task_id=task_id, timeout=60)
 
 
 def _strip(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:

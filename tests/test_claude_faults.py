@@ -28,16 +28,8 @@ from reverie.runtime import connect
 from reverie.runtime.cli.render import format_result
 
 from .conftest import CRITICS, agents_running, load_task, make_config
+from .fakes.claude_fixtures import GOOD, agents, candidate, judge_agent, solve
 from .fakes.messages_api import Drop, FakeAnthropic, HttpError, Reply
-from .test_claude import (  # noqa: F401 - fixtures
-    GOOD,
-    agents,
-    candidate,
-    claude_config,
-    fake,
-    judge_agent,
-    solve,
-)
 
 KEY_ENV = "REVERIE_TEST_ANTHROPIC_KEY"
 FAST = {"retry-after-ms": "1"}  # the SDK's own retries without its backoff, so tests stay quick
