@@ -78,38 +78,28 @@ async def test_a_peer_that_was_down_catches_up_in_one_exchange(nats_url: str, tm
     config = node_config(nats_url, tmp_path / "data", ["a", "b"], interval=60)  # exchanges driven here
     async with gossip_nodes(config, nats_url, names=["a"]) as nodes:
         a = nodes["a"]
-        b, bus = await open_node(config, "b", nats_url)
-        await b.start()
-        b.share_lessons([lesson(9999, topic="risk")])
-        await b.flush()
-        await b.exchange("a")  # a pulls b's block in turn (it saw b's heads ahead)
-        await eventually(lambda: _all([a.holds("b", 1)]), what="a to pull b's block")
-        await b.stop()
-        await bus.close()
+        async with open_node(config, "b", nats_url) as b:
+            await b.start()
+            b.share_lessons([lesson(9999, topic="risk")])
+            await b.flush()
+            await b.exchange("a")  # a pulls b's block in turn (it saw b's heads ahead)
+            await eventually(lambda: _all([a.holds("b", 1)]), what="a to pull b's block")
         for i in range(50):  # 500 fragments in 50 blocks while b is down
             a.share_lessons([lesson(i * 10 + j, text=f"lesson {i}-{j}") for j in range(10)])
             await a.flush()
         assert a.heads() == {"a": 500, "b": 1}
-        b, bus = await open_node(config, "b", nats_url)
-        try:
+        async with open_node(config, "b", nats_url) as b:
             await b.start()
             admitted = await b.exchange("a")
             assert admitted == 50 and b.holds("a", 500)
             assert b.counters["gossip.exchanges"] == 1  # one request, one reply
             assert len(await b.memory.lessons("order")) == 500
-        finally:
-            await b.stop()
-            await bus.close()
         # restarted from its memory, b knows what it holds and asks for nothing again
-        b, bus = await open_node(config, "b", nats_url)
-        try:
+        async with open_node(config, "b", nats_url) as b:
             assert b.heads() == {"a": 500, "b": 1}
             await b.start()
             assert await b.exchange("a") == 0
             assert a.counters["gossip.blocks_sent"] == 50
-        finally:
-            await b.stop()
-            await bus.close()
 
 
 async def test_catch_up_larger_than_one_reply_takes_a_bounded_number_of_steps(nats_url: str, tmp_path: Path) -> None:
@@ -188,12 +178,8 @@ async def test_tampered_forged_replayed_and_forked_blocks_are_refused_and_never_
         assert ack.refused == 1 and b.counters["gossip.refused.feedfrozen"] == 1
         assert [x.id for x in await b.memory.lessons()] == ["l1"]
         assert await b.memory.get("/gossip/a/frozen") is not None
-    b2, bus = await open_node(config, "b", nats_url)
-    try:
+    async with open_node(config, "b", nats_url) as b2:
         assert b2.verifier.frozen("a")
-    finally:
-        await b2.stop()
-        await bus.close()
 
 
 async def test_nothing_crossing_the_bus_holds_a_memory_in_plaintext(nats_url: str, tmp_path: Path) -> None:
@@ -259,7 +245,8 @@ async def test_rotation_while_running_loses_nothing_and_a_revoked_agent_is_refus
 
 
 async def test_a_lesson_one_dreamer_learned_saves_another_dreamer_a_round(nats_url: str, tmp_path: Path) -> None:
-    agents = LOCAL_AGENTS + '\n[[agents]]\nname = "dreamer2"\nkind = "dreamer"\n[agents.subjects]\ndream = "task.plan2"\n'
+    agents = (LOCAL_AGENTS + '\n[[agents]]\nname = "dreamer2"\nkind = "dreamer"\n'
+              '[agents.subjects]\ndream = "task.plan2"\n')
     config = make_config(nats_url, tmp_path / "data", agents=agents, extra="[gossip]\ninterval = 0.1\n")
     ensure_keys(config)
     async with agents_running(config, nats_url) as hosts, connect(config, servers=[nats_url]) as swarm:

@@ -46,7 +46,8 @@ __all__ = [
     "AgentKeys", "BadCertificateSignature", "BadSignature", "Block", "BrokenChain", "Certificate",
     "CertificateError", "CertificateExpired", "CertificateRevoked", "ContentKey", "ContentKeyring",
     "FeedFrozen", "FeedState", "FeedVerifier", "FeedWriter", "Fork", "Fragment", "Gap", "GossipError",
-    "InsecureKeyFile", "KeyFileError", "LessonShare", "Malformed", "MemoryShare", "Payload", "Replay", "SwarmKey", "Trust", "Undecryptable",
+    "InsecureKeyFile", "KeyFileError", "LessonShare", "Malformed", "MemoryShare", "Payload", "Replay",
+    "SwarmKey", "Trust", "Undecryptable",
     "UnknownAuthor", "UnsignedFragment", "VerifierState", "decode_block", "decode_fragment",
     "encode_block", "encode_fragment", "issue", "open_key", "seal_key_for", "verify",
 ]

@@ -10,7 +10,7 @@ equivocation: the author's feed is frozen.
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 
 import msgspec
 from cryptography.exceptions import InvalidSignature
@@ -94,7 +94,10 @@ def encode_fragment(fragment: Fragment) -> bytes:
     return _encode(fragment)
 
 
-def _decode(decoder: msgspec.msgpack.Decoder[Any], what: str, data: bytes, max_bytes: int) -> Any:
+_T = TypeVar("_T", "Block", "Fragment")
+
+
+def _decode(decoder: msgspec.msgpack.Decoder[_T], what: str, data: bytes, max_bytes: int) -> _T:
     if len(data) > max_bytes:
         raise Malformed(f"a {what} of {len(data)} bytes exceeds the limit of {max_bytes}")
     if nesting_exceeds(data, DEFAULT_MAX_DEPTH):
@@ -271,7 +274,7 @@ class FeedVerifier:
         if len(fragments) != len(block.hashes):
             raise Malformed(f"block {block.index} of {author} signs {len(block.hashes)} fragments, "
                             f"{len(fragments)} came with it")
-        for seq, (fragment, signed) in enumerate(zip(fragments, block.hashes), start=block.first_seq):
+        for seq, (fragment, signed) in enumerate(zip(fragments, block.hashes, strict=True), start=block.first_seq):
             if fragment.author != author or fragment.seq != seq:
                 raise Malformed(f"fragment {fragment.author}#{fragment.seq} is not {author}#{seq}, "
                                 f"the position block {block.index} gives it")

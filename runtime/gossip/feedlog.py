@@ -22,7 +22,7 @@ from ..memory.model import AnyContent
 from .feed import Block, Fragment, decode_block, encode_block, encode_fragment
 from .wire import Carried
 
-__all__ = ["FeedIndex", "Loaded", "add_block", "frozen_path", "head_path", "load", "read_blocks"]
+__all__ = ["FeedIndex", "Loaded", "add_block", "block_path", "frozen_path", "head_path", "load", "read_blocks"]
 
 _W = 12  # digits of the zero-padded index in a path
 _encode = msgspec.msgpack.Encoder().encode
@@ -92,7 +92,7 @@ def load(store: MemoryStore, author: str) -> Loaded:
 
 
 def add_block(batch: Batch, block: Block, fragments: list[Fragment], *,
-              head_expect: str | None | AnyContent = ANY) -> None:
+              head_expect: str | AnyContent | None = ANY) -> None:
     """The writes that hold a verified block here (`head_expect`: a precondition on the head):
     one memory per block, so storing costs a put per block, not per fragment."""
     encoded = encode_block(block)
@@ -101,7 +101,8 @@ def add_block(batch: Batch, block: Block, fragments: list[Fragment], *,
     batch.put(head_path(block.author), encoded, expect=head_expect)
 
 
-def read_blocks(store: MemoryStore, author: str, start: int, budget: int, max_blocks: int) -> tuple[list[Carried], int, bool]:
+def read_blocks(store: MemoryStore, author: str, start: int, budget: int,
+                max_blocks: int) -> tuple[list[Carried], int, bool]:
     """Blocks `start…` of `author` as held, until `budget` bytes or `max_blocks`: (blocks, bytes,
     whether some were held back). The first block is sent even if alone it exceeds the budget
     (a block is at most 1,024 fragments; the message size limit still applies)."""

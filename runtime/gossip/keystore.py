@@ -16,7 +16,6 @@ becomes unreadable while agents run.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -26,9 +25,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from reverie.protocol import new_id
 
+from ..keyfiles import write_atomic
 from .errors import GossipError
 from .identity import BOX_KEY_FILE, AgentKeys, Certificate, SwarmKey, Trust, issue
 from .sealing import ContentKey, ContentKeyring, open_key, seal_key_for
+
+__all__ = ["YEAR", "KeyStore", "KeyStoreError", "MemberInfo", "Revocations"]
 
 YEAR = 365 * 24 * 3600.0
 _RL_CONTEXT = b"reverie.gossip.revocations.v1\0"
@@ -125,9 +127,7 @@ class KeyStore:
         # the operator keeps it too (sealed to the swarm's own box key) so `add` can share it later
         self._seal(key.key_id, key.key, "_operator", None)
         current = self._dir("content") / "current"
-        tmp = current.with_suffix(".tmp")
-        tmp.write_text(key.key_id)
-        os.replace(tmp, current)
+        write_atomic(current, key.key_id.encode())
         return key.key_id
 
     # ------------------------------------------------------------------ reading
@@ -222,6 +222,4 @@ class KeyStore:
         unsigned = Revocations(serials=serials, issued_at=time.time())
         rl = msgspec.structs.replace(unsigned, signature=swarm.sign(unsigned.signed_bytes()))
         path = self.root / "revoked.list"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(msgspec.msgpack.encode(rl))
-        os.replace(tmp, path)
+        write_atomic(path, msgspec.msgpack.encode(rl))

@@ -6,6 +6,8 @@ from ..config import SwarmConfig
 from ..kinds import Roster
 from .keystore import KeyStore
 
+__all__ = ["ensure_keys", "members_of"]
+
 
 def members_of(config: SwarmConfig) -> dict[str, tuple[str, ...]]:
     """Each agent of `config` and the roles its certificate names (its class's role)."""

@@ -48,7 +48,7 @@ class SyncReply(Message, frozen=True, tag="gossip.delta"):
     back some). The responder learns from the request's heads what it lacks and pulls that in
     turn, so the reply carries no heads of its own."""
 
-    blocks: list[Carried] = []
+    blocks: list[Carried] = msgspec.field(default_factory=list)
     more: bool = False
 
 

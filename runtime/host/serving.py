@@ -10,6 +10,8 @@ from ..config import SwarmConfig
 from ..kinds import Roster
 from .host import AgentHost
 
+__all__ = ["serve_agent"]
+
 
 @contextlib.asynccontextmanager
 async def serve_agent(config: SwarmConfig, name: str, *, servers: list[str],

@@ -12,7 +12,9 @@ from reverie.runtime.bus.bus import Bus
 from reverie.runtime.gossip.keystore import KeyStore
 from reverie.runtime.gossip.node import GossipNode
 from reverie.runtime.gossip.provision import ensure_keys
-from reverie.runtime.memory import Lesson
+from reverie.runtime.memory import Lesson, Memory
+
+__all__ = ["gossip_nodes", "keystore", "lesson", "node_config", "open_node"]
 
 
 def node_config(url: str, data_dir: Path, names: list[str], *, swarm: str = "gsp", interval: float = 0.2,
@@ -23,11 +25,19 @@ def node_config(url: str, data_dir: Path, names: list[str], *, swarm: str = "gsp
     return parse_config(text, source="<test>", data_dir=data_dir)
 
 
-async def open_node(config: SwarmConfig, name: str, url: str) -> tuple[GossipNode, Bus]:
-    bus = await Bus.connect([url], swarm=config.swarm, name=f"{config.swarm}.{name}")
-    node = await GossipNode.open(config, name, bus)
-    assert node is not None, f"no keys for {name}"
-    return node, bus
+@contextlib.asynccontextmanager
+async def open_node(config: SwarmConfig, name: str, url: str) -> AsyncIterator[GossipNode]:
+    """The node of agent `name` on its own bus connection and memory, not started yet;
+    stopped, and its memory and bus closed, on exit."""
+    async with contextlib.AsyncExitStack() as stack:
+        bus = await Bus.connect([url], swarm=config.swarm, name=f"{config.swarm}.{name}")
+        stack.push_async_callback(bus.close)
+        memory = await Memory.open(config.data_path / name, agent=name)
+        stack.push_async_callback(memory.close)
+        node = await GossipNode.open(config, name, bus, memory=memory)
+        assert node is not None, f"no keys for {name}"
+        stack.push_async_callback(node.stop)
+        yield node
 
 
 @contextlib.asynccontextmanager
@@ -36,20 +46,13 @@ async def gossip_nodes(config: SwarmConfig, url: str, *, serve: bool = True,
     """A started node per agent of `config` (keys created on first use)."""
     ensure_keys(config)
     nodes: dict[str, GossipNode] = {}
-    buses: list[Bus] = []
-    try:
+    async with contextlib.AsyncExitStack() as stack:
         for spec in config.agents:
             if names is None or spec.name in names:
-                node, bus = await open_node(config, spec.name, url)
+                node = await stack.enter_async_context(open_node(config, spec.name, url))
                 nodes[spec.name] = node
-                buses.append(bus)
                 await node.start(serve=serve)
         yield nodes
-    finally:
-        for node in nodes.values():
-            await node.stop()
-        for bus in buses:
-            await bus.close()
 
 
 def keystore(config: SwarmConfig) -> KeyStore:

@@ -1,0 +1,117 @@
+"""Calling an agent's handlers: core-NATS subscriptions, their replies, and error accounting."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from typing import Any
+
+import msgspec
+import nats.errors
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from reverie.protocol import Codec, Error, ProtocolError, encode
+
+from ..agent import Agent, BoundHandler, Context
+from ..bus.bus import Bus
+from ..config import AgentSpec, SwarmConfig
+from ..logs import BurstLog
+
+__all__ = ["Dispatcher"]
+
+
+class Dispatcher:
+    """Calls one agent's handlers and counts what goes wrong; `subscribe` serves a core
+    (non-durable) handler, replying when the request asked for a reply. Every task it or the
+    durable consumer starts is in `inflight`, so the host can wait for them on stop."""
+
+    def __init__(self, agent: Agent, ctx: Context, *, bus: Bus, config: SwarmConfig, spec: AgentSpec,
+                 counters: Counter[str], log: logging.Logger) -> None:
+        self.agent = agent
+        self.ctx = ctx
+        self.bus = bus
+        self.config = config
+        self.spec = spec
+        self.counters = counters
+        self.burst = BurstLog(log)
+        self.inflight: set[asyncio.Task[Any]] = set()
+
+    async def call(self, h: BoundHandler, message: Any) -> Any:
+        if h.wants_ctx:
+            return await h.func(self.agent, message, self.ctx)
+        return await h.func(self.agent, message)
+
+    def limit(self, h: BoundHandler) -> int:
+        """How many messages of `h` run at once (the agent's spec overrides the handler's)."""
+        return self.spec.concurrency or h.spec.concurrency
+
+    # ------------------------------------------------------------------ accounting
+
+    def count_bad(self, subject: str, exc: ProtocolError) -> None:
+        self.counters["errors"] += 1
+        self.counters[f"error.{exc.reason}"] += 1
+        self.burst.warning(f"bad:{exc.reason}", "dropped a message on %s (%s): %s",
+                           subject, exc.reason, exc.detail)
+
+    def count_handler_error(self, h: BoundHandler, exc: BaseException) -> None:
+        self.counters["errors"] += 1
+        self.counters["error.handler"] += 1
+        self.burst.warning(f"handler:{h.name}", "handler %s failed: %r", h.name, exc, exc_info=True)
+
+    async def reply(self, msg: Msg, reply: msgspec.Struct) -> None:
+        try:  # a fan-out request's inbox gets `<inbox>.<our name>`: the reply names its sender
+            await self.bus.nc.publish(self.bus.reply_subject(msg.reply), encode(reply))
+        except nats.errors.Error as exc:
+            self.burst.warning("reply", "could not reply on %s: %s", msg.reply, exc)
+
+    # ------------------------------------------------------------------ core subscriptions
+
+    async def subscribe(self, h: BoundHandler) -> Subscription:
+        """Serve handler `h` on its core subject, `limit(h)` messages at a time."""
+        codec: Codec[Any] = Codec(h.message_type, max_bytes=self.config.max_message_bytes)
+        queue = self.spec.name if h.spec.queue == "" else (h.spec.queue or "")
+        limit = self.limit(h)
+        slots = asyncio.Semaphore(limit)
+
+        async def on_msg(msg: Msg) -> None:
+            if limit == 1:
+                await self._serve(h, codec, msg)
+                return
+            await slots.acquire()  # backpressure: holds this subscription's delivery loop
+            task = asyncio.create_task(self._serve(h, codec, msg))
+            self.inflight.add(task)
+            task.add_done_callback(release)
+
+        def release(task: asyncio.Task[None]) -> None:
+            self.inflight.discard(task)
+            slots.release()
+
+        return await self.bus.nc.subscribe(self.bus.subjects.rel(h.spec.pattern), queue=queue, cb=on_msg,
+                                           pending_msgs_limit=1_000_000)
+
+    async def _serve(self, h: BoundHandler, codec: Codec[Any], msg: Msg) -> None:
+        self.counters["received"] += 1
+        try:
+            message = codec.decode(msg.data)
+        except ProtocolError as exc:
+            self.count_bad(msg.subject, exc)
+            if msg.reply:
+                await self.reply(msg, Error(code=exc.reason, message=exc.detail, subject=msg.subject))
+            return
+        try:
+            reply = await self.call(h, message)
+        except Exception as exc:
+            self.count_handler_error(h, exc)
+            if msg.reply:
+                await self.reply(msg, Error(code="handler", message=f"{type(exc).__name__}: {exc}",
+                                            subject=msg.subject))
+            return
+        self.counters["handled"] += 1
+        if reply is not None and msg.reply:
+            if isinstance(reply, msgspec.Struct):
+                await self.reply(msg, reply)
+            else:
+                self.count_handler_error(h, TypeError(f"{h.name} returned {type(reply).__name__}, "
+                                                      "not a reverie.protocol message"))
