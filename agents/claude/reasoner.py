@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from anthropic.types import Message
@@ -27,13 +27,14 @@ from reverie.protocol import Reason, RoundTrace, Task, Usage
 from reverie.runtime.memory import Memory
 
 from ..plans.spec import PlanSpecError, evaluate, parse_spec, path_text
-from ..reasoners.base import Proposal, Proposals, RoundState
+from ..reasoners.base import Proposal, Proposals, Reasoner, RoundState
 from ..reasoners.offline import plan_features
 from .client import BatchMiss, Claude, ClaudeFatal, ClaudeOptions, ClaudeUnavailable
 from .memory_tool import MemoryTool
 from .stops import TRUNCATED, refusal_text
 
-__all__ = ["CANDIDATE_TOOL", "ClaudeReasoner", "SYSTEM_PROMPT"]
+__all__ = ["CANDIDATE_TOOL", "SYSTEM_PROMPT", "ClaudeReasoner", "build_request", "parse_proposals", "render_lessons",
+           "render_round"]
 
 log = logging.getLogger("reverie.claude.reasoner")
 
@@ -181,8 +182,11 @@ def _answer(task: Task, steps: list[str]) -> dict[str, object]:
     return {"steps": steps}
 
 
-class ClaudeReasoner:
+class ClaudeReasoner(Reasoner):
     """`reasoner = "anthropic"`; `reasoner_options` are `ClaudeOptions`."""
+
+    stateful: ClassVar[bool] = True
+    """A Message Batch in flight (`mode = "batch"`) survives a restart in the task's checkpoint."""
 
     def __init__(self, options: ClaudeOptions) -> None:
         self.options = options
@@ -194,7 +198,7 @@ class ClaudeReasoner:
     def rules(self) -> list[str]:
         return self.options.constitution or self._critics_rules
 
-    def attach_rules(self, rules: list[str]) -> None:
+    def attach_rules(self, rules: Sequence[str]) -> None:
         """The constitution of the LLM critics the dreamer waits for (used unless the options
         give one): in the cached prefix, so round 1 already aims at it."""
         self._critics_rules = list(rules)
@@ -287,7 +291,8 @@ class ClaudeReasoner:
                     await state.save(None)
                 what = f"task {task.id} round {round}: batch entry {got.detail} in batch {attempt}"
                 if got.fatal:
-                    raise ClaudeFatal(f"{what}: not sent again ({'cancelled by the operator' if got.kind == 'canceled' else 'the request must be fixed first'})")
+                    why = "cancelled by the operator" if got.kind == "canceled" else "the request must be fixed first"
+                    raise ClaudeFatal(f"{what}: not sent again ({why})")
                 raise ClaudeUnavailable(f"{what}, the last of batch_attempts")
             log.warning("task %s round %d: batch entry %s; sending it again", task.id, round, got.detail)
             attempt += 1
@@ -299,7 +304,7 @@ class ClaudeReasoner:
         if state is not None:
             try:
                 await state.save(None)
-            except Exception as exc:  # noqa: BLE001 - shutting down: the checkpoint keeps the id
+            except Exception as exc:  # shutting down: the checkpoint keeps the id
                 log.warning("forgetting cancelled batch %s: %s", batch_id, exc)
 
     async def _wait(self, batch_id: str) -> dict[str, tuple[Message, Usage] | BatchMiss]:

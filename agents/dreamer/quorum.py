@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 
 from reverie.protocol import Decision, Verdict
 
+__all__ = ["Quorum", "decide"]
 
-class Quorum(str, enum.Enum):
+
+class Quorum(enum.StrEnum):
     ALL = "all"  # every critic kind must accept
     MAJORITY = "majority"  # more than half of the critic kinds accept
     WEIGHTED = "weighted"  # accepting critics' weight share reaches the threshold

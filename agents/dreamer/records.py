@@ -28,14 +28,20 @@ from reverie.protocol import (
     Result,
     RoundTrace,
     Task,
+    TaskInfo,
+    TaskState,
     Verdict,
 )
 from reverie.runtime.memory import Batch, EdgeKind, Lesson, MemoryStore
 
+__all__ = ["RECENT_SLOTS", "DreamCheckpoint", "DreamStatus", "accepted_summary", "candidate_path", "decode_checkpoint",
+           "decode_result", "encode_checkpoint", "lessons_of", "recent_path", "record_result", "record_round",
+           "record_task", "recovered_trace", "result_path", "round_path", "task_info", "task_path"]
+
 _json = msgspec.json.Encoder()
 
 
-class DreamStatus(str, enum.Enum):
+class DreamStatus(enum.StrEnum):
     RUNNING = "running"
     PAUSED = "paused"
     DONE = "done"
@@ -69,6 +75,16 @@ def encode_checkpoint(cp: DreamCheckpoint) -> bytes:
 
 def decode_checkpoint(data: bytes) -> DreamCheckpoint:
     return _checkpoint_codec.decode(data)
+
+
+def task_info(cp: DreamCheckpoint, agent: str) -> TaskInfo:
+    """What `reverie task show` tells of a checkpointed task."""
+    state = {DreamStatus.RUNNING: TaskState.RUNNING, DreamStatus.PAUSED: TaskState.PAUSED,
+             DreamStatus.DONE: TaskState.DONE}[cp.status]
+    cands = [j for r in cp.trace for j in r.candidates]
+    return TaskInfo(task_id=cp.task.id, state=state, agent=agent, rounds=len(cp.trace), candidates=len(cands),
+                    rejected=sum(1 for j in cands if j.outcome is not Decision.ACCEPT), spent=cp.spent,
+                    resumes=cp.resumes)
 
 
 def task_path(task_id: str) -> str:

@@ -10,11 +10,13 @@ import msgspec
 
 from reverie.protocol import ReverieError
 
+from ..claude.client import ClaudeConfigError, ClaudeFatal, ClaudeOptions, check_options
+from .adapter import adapt
 from .base import Proposal, Proposals, Reasoner, RoundState
 from .offline import OfflineReasoner
 
-__all__ = ["OfflineReasoner", "Proposal", "Proposals", "Reasoner", "ReasonerConfigError", "RoundState",
-           "check_reasoner", "make_reasoner"]
+__all__ = ["OfflineOptions", "OfflineReasoner", "Proposal", "Proposals", "Reasoner", "ReasonerConfigError",
+           "RoundState", "check_reasoner", "make_reasoner"]
 
 
 class ReasonerConfigError(ReverieError):
@@ -33,16 +35,9 @@ class OfflineOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     latency: float = 0.0
 
 
-def _claude_options(options: dict[str, Any]) -> Any:
-    from reverie.agents.claude.client import (
-        ClaudeConfigError,
-        ClaudeFatal,
-        ClaudeOptions,
-        check_options,
-    )
-
+def _claude_options(options: dict[str, Any]) -> ClaudeOptions:
     try:
-        claude = msgspec.convert(options, ClaudeOptions)
+        claude: ClaudeOptions = msgspec.convert(options, ClaudeOptions)
         check_options(claude)
     except msgspec.ValidationError as exc:
         raise ReasonerConfigError(f"reasoner_options: {exc}") from None
@@ -67,6 +62,8 @@ def make_reasoner(name: str, options: dict[str, Any]) -> Reasoner:
     as `reverie.agents.claude.client.ClaudeOptions`) or `module:Class` (called with the
     options as keyword arguments)."""
     if name == "anthropic":
+        # late on purpose: `claude.reasoner` builds on this package (`reasoners.base`), so a
+        # top-level import here would make importing `claude.reasoner` first fail
         from reverie.agents.claude.reasoner import ClaudeReasoner
 
         return ClaudeReasoner(_claude_options(options))
@@ -85,7 +82,7 @@ def make_reasoner(name: str, options: dict[str, Any]) -> Reasoner:
     except (ImportError, AttributeError, TypeError) as exc:
         raise ReasonerConfigError(f"cannot build reasoner {name!r}: {exc}") from None
     _check_signature(name, reasoner)
-    return reasoner
+    return adapt(reasoner)
 
 
 def _check_signature(name: str, reasoner: object) -> None:

@@ -7,11 +7,14 @@ everything it needs to improve is in `history`, so reasoners can stay stateless 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar
 
 import msgspec
 
 from reverie.protocol import Reason, RoundTrace, Task, Usage
+from reverie.runtime.memory import Memory
+
+__all__ = ["Proposal", "Proposals", "Reasoner", "RoundState"]
 
 
 class Proposal(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,7 +47,7 @@ class Proposals(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RoundState:
-    """Given to a reasoner whose `propose` takes a `state` keyword: work in flight for this
+    """Given to a `stateful` reasoner's `propose` as `state=`: work in flight for this
     round that must survive a restart (a Message Batch id). `pending` is what the reasoner
     saved before the dreamer last stopped (None on a fresh round); `save` commits it into the
     task's checkpoint before the reasoner waits on it, so a restarted dreamer picks it up
@@ -63,16 +66,36 @@ class RoundState:
         await self._save(pending)
 
 
-@runtime_checkable
-class Reasoner(Protocol):
+class Reasoner:
+    """What proposes a dreamer's candidates. Subclass it and write `propose`; the lifecycle
+    hooks below default to doing nothing."""
+
+    stateful: ClassVar[bool] = False
+    """True: `propose` takes `state=` (a `RoundState`), for work in flight across a restart
+    (a Message Batch), which the dreamer keeps in the task's checkpoint."""
+
     async def propose(
         self, task: Task, round: int, k: int, history: Sequence[RoundTrace],
-        lessons: Sequence[Reason] = (),
+        lessons: Sequence[Reason] = (), *, state: RoundState | None = None,
     ) -> list[Proposal] | Proposals:
         """Up to `k` new proposals for `round` (1-based); an empty list means "out of ideas".
 
         `history` holds every earlier round of this task, verdicts included; `lessons` are
-        critics' reasons the dreamer recalled from memory of earlier, similar tasks. Raises a
-        `ReverieError` subclass when the task input is unusable.
+        critics' reasons the dreamer recalled from memory of earlier, similar tasks; `state`
+        is given only to a `stateful` reasoner. Raises a `ReverieError` subclass when the task
+        input is unusable.
         """
-        ...
+        raise NotImplementedError
+
+    def features(self, task: Task) -> frozenset[str]:
+        """What makes tasks similar for recall of earlier lessons; none by default."""
+        return frozenset()
+
+    def attach_memory(self, memory: Memory) -> None:
+        """The dreamer's memory, given once at start, for a reasoner that reads or writes it."""
+
+    def attach_rules(self, rules: Sequence[str]) -> None:
+        """The constitutions of the LLM critics the dreamer waits for, given once at start."""
+
+    async def close(self) -> None:
+        """Release what the reasoner holds (an HTTP client); called when the dreamer stops."""

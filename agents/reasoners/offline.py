@@ -20,7 +20,10 @@ from typing import TypeVar
 from reverie.protocol import Reason, RoundTrace, Task
 
 from ..plans.spec import Operation, PlanSpec, parse_spec, path_text
-from .base import Proposal
+from .base import Proposal, Reasoner, RoundState
+
+__all__ = ["MAX_EXPANSIONS", "MAX_PATHS", "LearnedConstraints", "OfflineReasoner", "PlanPath", "enumerate_paths",
+           "lessons_used", "plan_features"]
 
 MAX_PATHS = 5_000
 """Enumeration stops after this many paths, so a pathological graph cannot hang a round."""
@@ -231,7 +234,7 @@ def _tighter(current: tuple[_N, int] | None, limit: _N, round: int) -> tuple[_N,
     return current
 
 
-class OfflineReasoner:
+class OfflineReasoner(Reasoner):
     """Graph-search reasoner for `plan` tasks; see the module docstring for its behaviour.
 
     `latency` seconds are slept per `propose` call to stand in for a slow model, plus the
@@ -252,7 +255,7 @@ class OfflineReasoner:
 
     async def propose(
         self, task: Task, round: int, k: int, history: Sequence[RoundTrace],
-        lessons: Sequence[Reason] = (),
+        lessons: Sequence[Reason] = (), *, state: RoundState | None = None,
     ) -> list[Proposal]:
         spec = parse_spec(task.input)
         delay = self.latency + spec.simulate_latency
