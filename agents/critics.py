@@ -22,6 +22,8 @@ from .plans.judges import (
 )
 from .plans.spec import PlanSpec, PlanSpecError, parse_spec
 
+__all__ = ["PLAN_KIND", "BudgetCritic", "PlanCritic", "RuleCritic"]
+
 PLAN_KIND = "plan"
 
 

@@ -32,11 +32,11 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reverie.agents.claude import critic as claude_critic  # noqa: E402
-from reverie.agents.claude import reasoner as claude_reasoner  # noqa: E402
-from reverie.agents.claude.client import Claude, ClaudeOptions  # noqa: E402
-from reverie.agents.claude.reasoner import ClaudeReasoner  # noqa: E402
-from reverie.protocol import (  # noqa: E402
+from reverie.agents.claude import critic as claude_critic
+from reverie.agents.claude import reasoner as claude_reasoner
+from reverie.agents.claude.client import Claude, ClaudeOptions
+from reverie.agents.claude.reasoner import ClaudeReasoner
+from reverie.protocol import (
     Candidate,
     Decision,
     JudgedCandidate,
@@ -46,7 +46,7 @@ from reverie.protocol import (  # noqa: E402
     Usage,
     Verdict,
 )
-from tests.fakes.messages_api import FakeAnthropic, Reply  # noqa: E402
+from tests.fakes.messages_api import FakeAnthropic, Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 OPS = ["enable_read_only", "backup", "migrate", "verify_checksums", "switch_traffic", "archive_old_tables"]
@@ -143,10 +143,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tasks", type=int, default=3)
     args = parser.parse_args()
-    print(f"# {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}; "
+    cpu = platform.processor() or platform.machine()
+    print(f"# {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}; "
           f"{args.tasks} tasks x {args.rounds} rounds x 3 candidates, claude-sonnet-5-5 prices")
     results = {
-        "baseline (no cache_control), sync": asyncio.run(run("sync", cache=False, rounds=args.rounds, tasks=args.tasks)),
+        "baseline (no cache_control), sync": asyncio.run(run("sync", cache=False, rounds=args.rounds,
+                                                             tasks=args.tasks)),
         "ours, sync (cached)": asyncio.run(run("sync", cache=True, rounds=args.rounds, tasks=args.tasks)),
         "ours, batch (cached)": asyncio.run(run("batch", cache=True, rounds=args.rounds, tasks=args.tasks)),
     }

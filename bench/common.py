@@ -107,12 +107,13 @@ class RawGather:
             if slot[0] == self.expect:
                 slot[1].set()
 
-    async def request(self, subject: str, payload: bytes, timeout: float = 5.0) -> None:
+    async def request(self, subject: str, payload: bytes) -> None:
+        """Send one request; return once `expect` replies came (bound it with `asyncio.timeout`)."""
         self.counter += 1
         token = str(self.counter)
         slot = self.pending[token] = [0, asyncio.Event()]
         try:
             await self.nc.publish(subject, payload, reply=f"{self.prefix}.{token}")
-            await asyncio.wait_for(slot[1].wait(), timeout)
+            await slot[1].wait()
         finally:
             del self.pending[token]

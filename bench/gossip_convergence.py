@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import machine  # noqa: E402
-from reverie.runtime import EmbeddedNats  # noqa: E402
-from tests.fakes.gossip import gossip_nodes, node_config  # noqa: E402
+from bench.common import machine
+from reverie.runtime import EmbeddedNats
+from tests.fakes.gossip import gossip_nodes, node_config
 
 COUNTERS = ("gossip.bytes_sent", "gossip.block_bytes_sent")
 

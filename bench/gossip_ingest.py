@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reverie.runtime.gossip import (  # noqa: E402
+from reverie.runtime.gossip import (
     AgentKeys,
     ContentKey,
     ContentKeyring,
@@ -94,7 +94,8 @@ def main() -> None:
 
     print(f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
           f"cryptography {cryptography.__version__}")
-    print(f"{args.blocks} blocks x {FRAGMENTS_PER_BLOCK} fragments x {PAYLOAD_BYTES} B payload = {total} fragments per run")
+    print(f"{args.blocks} blocks x {FRAGMENTS_PER_BLOCK} fragments x {PAYLOAD_BYTES} B payload "
+          f"= {total} fragments per run")
     print("| run | baseline (per-fragment Ed25519) | ours (per-block) | ratio |")
     print("|---|---|---|---|")
     for run in range(1, args.runs + 1):

@@ -24,8 +24,8 @@ import lmdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import machine  # noqa: E402
-from reverie.runtime.memory import MemoryStore  # noqa: E402
+from bench.common import machine
+from reverie.runtime.memory import MemoryStore
 
 MEMORIES = 10
 SIZE = 500
@@ -85,8 +85,10 @@ def main() -> None:
         raw_w, ours_w = n * MEMORIES / raw_t, n * MEMORIES / ours_t
         print(machine())
         print(f"{n} commits per side, {MEMORIES} memories of ~{SIZE} B + a {SIZE} B checkpoint each, sync=True")
-        print(f"raw py-lmdb : {raw_w:9,.0f} memories/s  ({n / raw_t:7,.0f} commits/s, {raw_t / n * 1e3:.3f} ms/commit)")
-        print(f"reverie     : {ours_w:9,.0f} memories/s  ({n / ours_t:7,.0f} commits/s, {ours_t / n * 1e3:.3f} ms/commit)")
+        print(f"raw py-lmdb : {raw_w:9,.0f} memories/s  "
+              f"({n / raw_t:7,.0f} commits/s, {raw_t / n * 1e3:.3f} ms/commit)")
+        print(f"reverie     : {ours_w:9,.0f} memories/s  "
+              f"({n / ours_t:7,.0f} commits/s, {ours_t / n * 1e3:.3f} ms/commit)")
         print(f"ratio       : {ours_w / raw_w:.2f}x raw (target >= 0.5x)")
         print(f"store       : {stats['versions']:,} versions, {stats['used_bytes'] / 2**20:.1f} MiB used")
     finally:

@@ -37,10 +37,10 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import machine, summary  # noqa: E402
-from reverie.protocol import Reason  # noqa: E402
-from reverie.runtime.memory import Lesson, MemoryStore  # noqa: E402
-from reverie.runtime.memory.recall import POSTINGS_PER_FEATURE  # noqa: E402
+from bench.common import machine, summary
+from reverie.protocol import Reason
+from reverie.runtime.memory import Lesson, MemoryStore
+from reverie.runtime.memory.recall import POSTINGS_PER_FEATURE
 
 VOCABULARY = 5000
 CODES = ["harmful", "forbidden_op", "missing_required", "order", "over_budget", "risk", "too_long"]
@@ -192,7 +192,8 @@ def main() -> None:
         for name, samples in [("raw py-lmdb", base), ("reverie, fresh open", cold), ("reverie, warm cache", warm),
                               ("reverie, no cache", none)]:
             x = summary(samples)
-            ratio = "" if samples is base else f"   ratio p50 {x['p50'] / b['p50']:.2f}x  p99 {x['p99'] / b['p99']:.2f}x"
+            ratio = ("" if samples is base
+                     else f"   ratio p50 {x['p50'] / b['p50']:.2f}x  p99 {x['p99'] / b['p99']:.2f}x")
             print(f"{name:<20}: p50 {x['p50'] * 1e3:6.3f} ms  p99 {x['p99'] * 1e3:6.3f} ms  "
                   f"mean {x['mean'] * 1e3:6.3f} ms{ratio}")
         print("target: p99 < 5 ms")

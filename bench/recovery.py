@@ -51,7 +51,7 @@ async def ours(runs: int, tmp: Path) -> list[float]:
     # the packaged local swarm, as `reverie demo` runs it (default restart backoff, 0.5 s)
     config = load_config(packaged_config(), data_dir=tmp / "data")
     samples = []
-    with open(tmp / "swarm.log", "w") as log:
+    with await asyncio.to_thread(open, tmp / "swarm.log", "w") as log:
         async with Supervisor(config, out=log) as sup, connect(config) as swarm:
             codec: Codec[TaskInfo] = Codec(TaskInfo)
             while len(samples) < runs:
@@ -71,7 +71,7 @@ async def ours(runs: int, tmp: Path) -> list[float]:
                 if info.state is TaskState.DONE:  # finished before we could kill it: not a sample
                     await sub.unsubscribe()
                     continue
-                [replica] = [r for r in sup.replicas if r.name == "dreamer"]
+                assert [r.name for r in sup.replicas].count("dreamer") == 1
                 pid = sup.processes()["dreamer"]
                 assert pid is not None
                 killed = time.perf_counter()

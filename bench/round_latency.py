@@ -21,9 +21,9 @@ import nats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RawGather, interleaved, machine, raw_responder  # noqa: E402
-from reverie.protocol import Candidate, Task, encode, new_id  # noqa: E402
-from reverie.runtime import EmbeddedNats, parse_config, serve_agent  # noqa: E402
+from bench.common import RawGather, interleaved, machine, raw_responder
+from reverie.protocol import Candidate, Task, encode, new_id
+from reverie.runtime import EmbeddedNats, parse_config, serve_agent
 
 SPEC = {
     "start": "live", "goal": "done",
@@ -57,7 +57,8 @@ async def raw_round_trip(url: str, payload: bytes, reply: bytes, rounds: int) ->
     samples = []
     for _ in range(rounds):
         t = time.perf_counter()
-        await gather.request("raw.dream.t.cand", payload)
+        async with asyncio.timeout(5.0):
+            await gather.request("raw.dream.t.cand", payload)
         samples.append(time.perf_counter() - t)
     for c in [nc, *responders]:
         await c.close()
@@ -73,7 +74,7 @@ async def our_round_trip(url: str, data: Path, critics: list[str], rounds: int,
         agent = dreamer.agent
         task = Task(id="t", kind="plan", input=SPEC)
         samples = []
-        for i in range(rounds):
+        for _ in range(rounds):
             cand = Candidate(id=new_id(), task=task, round=1, index=0,
                              steps=("backup", "migrate", "verify"), text="backup -> migrate -> verify")
             t = time.perf_counter()

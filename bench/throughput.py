@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -71,7 +70,7 @@ async def ours(n: int, tmp: Path, *, encrypt: bool = True) -> float:
     from reverie.runtime import load_config
 
     config = load_config(tmp / "swarm.toml", data_dir=tmp / f"ours-{encrypt}")
-    with open(tmp / "ours.log", "w") as log:
+    with await asyncio.to_thread(open, tmp / "ours.log", "w") as log:
         async with Supervisor(config, out=log), connect(config) as swarm:
             await swarm.submit(SPEC, kind="plan", timeout=60)  # warm-up
             tasks = [Task(id=new_id(), kind="plan", input=SPEC) for _ in range(n)]
@@ -96,10 +95,12 @@ def raw_role(role: str, url: str) -> None:
         psub = await js.pull_subscribe("rawb.task.>", durable="dreamer", stream="RAWB_TASKS",
                                        config=ConsumerConfig(ack_wait=30, max_ack_pending=256))
         sem = asyncio.Semaphore(CONCURRENCY)
+        working: set[asyncio.Task[None]] = set()
 
         async def work(msg: Any) -> None:
             try:
-                await gather.request("rawb.dream.t.cand", msg.data)
+                async with asyncio.timeout(5.0):
+                    await gather.request("rawb.dream.t.cand", msg.data)
                 task_id = msg.subject.rpartition(".")[2]
                 await js.publish(f"rawb.result.{task_id}", msg.data, headers={"Nats-Msg-Id": f"r:{task_id}"})
                 await msg.ack()
@@ -111,13 +112,15 @@ def raw_role(role: str, url: str) -> None:
             free = sem._value + 1
             try:
                 msgs = await psub.fetch(batch=free, timeout=0.5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 sem.release()
                 continue
             for j, msg in enumerate(msgs):
                 if j:
                     await sem.acquire()
-                asyncio.create_task(work(msg))
+                job = asyncio.create_task(work(msg))
+                working.add(job)
+                job.add_done_callback(working.discard)
             if not msgs:
                 sem.release()
 
@@ -136,31 +139,35 @@ async def raw(n: int, tmp: Path) -> float:
                                          duplicate_window=120))
         await js.add_stream(StreamConfig(name="RAWB_RESULTS", subjects=["rawb.result.>"],
                                          storage=StorageType.FILE, max_msgs_per_subject=1, duplicate_window=120))
-        procs = [subprocess.Popen([sys.executable, __file__, "--role", role, "--url", server.url])
+        procs = [await asyncio.create_subprocess_exec(sys.executable, __file__, "--role", role, "--url", server.url)
                  for role in ("critic0", "critic1", "critic2")]
         try:
             probe = await RawGather(nc, expect=3).start()
             while True:  # the raw dreamer starts once all three raw critics answer
                 try:
-                    await probe.request("rawb.dream.probe.cand", b"", timeout=0.2)
+                    async with asyncio.timeout(0.2):
+                        await probe.request("rawb.dream.probe.cand", b"")
                     break
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
-            procs.append(subprocess.Popen([sys.executable, __file__, "--role", "dreamer", "--url", server.url]))
+            procs.append(await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--role", "dreamer", "--url", server.url))
             done = asyncio.Event()
+            warm = asyncio.Event()
             seen: set[str] = set()
             expected = n + 1
 
-            async def on_result(msg):
+            async def on_result(msg: Any) -> None:
                 seen.add(msg.subject)
+                if msg.subject == "rawb.result.warmup":
+                    warm.set()
                 if len(seen) >= expected:
                     done.set()
 
             await nc.subscribe("rawb.result.>", cb=on_result)
             payload = encode(Task(id="x", kind="plan", input=SPEC))
             await js.publish("rawb.task.warmup", payload, headers={"Nats-Msg-Id": "warmup"})
-            while "rawb.result.warmup" not in seen:
-                await asyncio.sleep(0.01)
+            await warm.wait()
             ids = [new_id() for _ in range(n)]
             began = time.perf_counter()
             for i in range(0, n, 500):
@@ -172,7 +179,7 @@ async def raw(n: int, tmp: Path) -> float:
             for p in procs:
                 p.terminate()
             for p in procs:
-                p.wait()
+                await p.wait()
             await nc.close()
     return n / elapsed
 

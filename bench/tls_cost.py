@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import interleaved, machine  # noqa: E402
-from bench.round_latency import CRITICS, config_for, our_round_trip  # noqa: E402
-from reverie.runtime import EmbeddedNats  # noqa: E402
-from reverie.runtime.swarm.tls import ensure_server_cert  # noqa: E402
+from bench.common import interleaved, machine
+from bench.round_latency import CRITICS, config_for, our_round_trip
+from reverie.runtime import EmbeddedNats
+from reverie.runtime.swarm.tls import ensure_server_cert
 
 
 async def main(rounds: int) -> None:

@@ -9,6 +9,8 @@ import msgspec
 from .errors import NestingTooDeep, OversizedMessage, ProtocolError
 from .messages import PROTOCOL_VERSION
 
+__all__ = ["DEFAULT_MAX_DEPTH", "DEFAULT_MAX_MESSAGE_BYTES", "Codec", "encode", "nesting_exceeds"]
+
 DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024
 """Below the NATS default `max_payload` (1 MiB) so our limit, not the server's, answers first."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["InvalidTaskId", "NestingTooDeep", "OversizedMessage", "ProtocolError", "ReverieError"]
+
 
 class ReverieError(Exception):
     """Base class of every error reverie raises on purpose."""

@@ -14,6 +14,34 @@ from typing import Any
 
 import msgspec
 
+from .errors import ProtocolError
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "AgentState",
+    "AgentStatus",
+    "Budget",
+    "Candidate",
+    "Decision",
+    "Error",
+    "JudgedCandidate",
+    "Lifecycle",
+    "Message",
+    "MissingVerdict",
+    "Reason",
+    "Result",
+    "ResultStatus",
+    "RoundTrace",
+    "StatusRequest",
+    "Task",
+    "TaskInfo",
+    "TaskQuery",
+    "TaskState",
+    "Usage",
+    "Verdict",
+    "new_id",
+]
+
 PROTOCOL_VERSION = 1
 
 
@@ -56,7 +84,7 @@ class Task(Message, frozen=True, tag="task"):
 # --------------------------------------------------------------------------- dreaming
 
 
-class Decision(str, enum.Enum):
+class Decision(enum.StrEnum):
     ACCEPT = "accept"
     REJECT = "reject"
     FLAG = "flag"  # harmful: the candidate is quarantined, never executed or returned
@@ -113,11 +141,16 @@ class Error(Message, frozen=True, tag="error"):
     subject: str = ""
     usage: Usage | None = None
 
+    @classmethod
+    def of(cls, exc: ProtocolError, *, subject: str = "") -> Error:
+        """The answer to a request whose bytes could not be decoded: the decoder's reason and detail."""
+        return cls(code=exc.reason, message=exc.detail, subject=subject)
+
 
 # --------------------------------------------------------------------------- results
 
 
-class ResultStatus(str, enum.Enum):
+class ResultStatus(enum.StrEnum):
     ACCEPTED = "accepted"
     EXHAUSTED = "exhausted"  # budget spent without an accepted candidate
     FAILED = "failed"  # the task could not be worked on (bad input, handler error)
@@ -200,7 +233,7 @@ class Result(Message, frozen=True, tag="result"):
 # --------------------------------------------------------------------------- control plane
 
 
-class AgentState(str, enum.Enum):
+class AgentState(enum.StrEnum):
     STARTING = "starting"
     READY = "ready"
     STOPPING = "stopping"
@@ -236,7 +269,7 @@ class StatusRequest(Message, frozen=True, tag="status_req"):
     """Asks every live agent for its `AgentStatus`."""
 
 
-class TaskState(str, enum.Enum):
+class TaskState(enum.StrEnum):
     UNKNOWN = "unknown"
     RUNNING = "running"
     PAUSED = "paused"

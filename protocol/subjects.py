@@ -6,6 +6,8 @@ import re
 
 from .errors import InvalidTaskId
 
+__all__ = ["MAX_TASK_ID", "Subjects", "check_task_id", "valid_swarm_name", "valid_token"]
+
 _SWARM_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 

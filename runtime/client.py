@@ -17,27 +17,26 @@ from reverie.protocol import (
     AgentStatus,
     Budget,
     Codec,
-    Error,
     ProtocolError,
     Result,
-    ReverieError,
     StatusRequest,
     Task,
     TaskInfo,
     TaskQuery,
     TaskState,
-    check_task_id,
     new_id,
-    valid_token,
 )
 
 from .bus import Bus
+from .bus.answers import Answers
 from .bus.credentials import CLIENT, connect_bus, seed_for
 from .bus.taskctl import TaskControl
 from .config import SwarmConfig, load_config
 from .errors import ConfigError, SwarmNotRunning, TaskTimeout
 from .kinds import Roster
 from .swarm.state import read_state
+
+__all__ = ["Swarm", "SwarmStatus", "connect", "resolve_servers", "served_kinds"]
 
 
 class SwarmStatus(msgspec.Struct, frozen=True):
@@ -79,45 +78,58 @@ class Swarm:
         self._waiters: dict[str, asyncio.Future[Result]] = {}
         self._codec: Codec[Result] = Codec(Result, max_bytes=config.max_message_bytes, max_depth=None)
         self._taskctl: TaskControl | None = None
+        self._task_infos = Answers(TaskInfo, max_bytes=config.max_message_bytes)
+        self._statuses = Answers(AgentStatus, max_bytes=config.max_message_bytes)
 
     async def publish(self, task: Task) -> str:
         """Queue `task` durably and return its id (publishing the same id twice queues it once).
-        Raises `TaskTooLarge` before sending a task over the swarm's message size limit."""
-        check_task_id(task.id)
-        if not valid_token(task.kind):
-            raise ReverieError(f"task kind {task.kind!r} must be letters, digits, '-' or '_'")
+        Raises `InvalidTaskId`, `InvalidTaskKind`, and `TaskTooLarge` before sending a task
+        over the swarm's message size limit (`Bus.submit` checks them)."""
         await self.bus.submit(task)
         return task.id
 
     async def submit(self, input: Any, *, kind: str = "plan", budget: Budget | None = None,
-                     task_id: str | None = None, timeout: float = 300.0) -> Result:
+                     task_id: str | None = None,
+                     timeout: float = 300.0) -> Result:  # noqa: ASYNC109 - public API: users call it; TaskTimeout names it
         """Publish a task and wait for its result; a task id that finished before is answered
         with its stored result at once (nothing is queued again for it)."""
         task = Task(id=task_id or new_id(), kind=kind, input=input, budget=budget)
         waiter = await self._watch(task.id)
         await self.publish(task)
         if task_id is not None and not waiter.done():
-            stored = await self.bus.get_result(task.id)
-            if stored is not None and not waiter.done():
-                waiter.set_result(stored)
-        return await self._wait(task.id, waiter, timeout)
+            _settle(waiter, await self.bus.get_result(task.id))
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._wait(task.id, waiter)
+        except TimeoutError:
+            raise TaskTimeout(task.id, timeout) from None
 
-    async def submit_many(self, tasks: Sequence[Task], *, timeout: float = 300.0,
+    async def submit_many(self, tasks: Sequence[Task], *,
+                          timeout: float = 300.0,  # noqa: ASYNC109 - public API: as `submit`
                           window: int = 500) -> list[Result]:
         """Publish many tasks (up to `window` publishes in flight) and wait for every result,
         returned in the order of `tasks`."""
         waiters = [await self._watch(t.id) for t in tasks]
         for i in range(0, len(tasks), window):
             await asyncio.gather(*(self.publish(t) for t in tasks[i:i + window]))
-        return list(await asyncio.gather(*(self._wait(t.id, w, timeout) for t, w in zip(tasks, waiters))))
+        waiting = list(zip(tasks, waiters, strict=True))
+        try:
+            async with asyncio.timeout(timeout):
+                return list(await asyncio.gather(*(self._wait(t.id, w) for t, w in waiting)))
+        except TimeoutError:
+            late = next((t.id for t, w in waiting if not w.done()), tasks[0].id)
+            raise TaskTimeout(late, timeout) from None
 
-    async def result(self, task_id: str, *, timeout: float = 300.0) -> Result:
+    async def result(self, task_id: str, *,
+                     timeout: float = 300.0) -> Result:  # noqa: ASYNC109 - public API: as `submit`
         """Wait for the result of a task published earlier (or already finished)."""
         waiter = await self._watch(task_id)
-        stored = await self.bus.get_result(task_id)
-        if stored is not None and not waiter.done():
-            waiter.set_result(stored)
-        return await self._wait(task_id, waiter, timeout)
+        _settle(waiter, await self.bus.get_result(task_id))
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._wait(task_id, waiter)
+        except TimeoutError:
+            raise TaskTimeout(task_id, timeout) from None
 
     async def _watch(self, task_id: str) -> asyncio.Future[Result]:
         if self._results_sub is None:
@@ -129,11 +141,10 @@ class Swarm:
             waiter = self._waiters[task_id] = asyncio.get_running_loop().create_future()
         return waiter
 
-    async def _wait(self, task_id: str, waiter: asyncio.Future[Result], timeout: float) -> Result:
+    async def _wait(self, task_id: str, waiter: asyncio.Future[Result]) -> Result:
+        """The result (shielded: a caller's timeout leaves the waiter for a later call)."""
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter), timeout)
-        except asyncio.TimeoutError:
-            raise TaskTimeout(task_id, timeout) from None
+            return await asyncio.shield(waiter)
         finally:
             if waiter.done():
                 self._waiters.pop(task_id, None)
@@ -159,7 +170,8 @@ class Swarm:
         Returns True if the task had been parked."""
         return await (await self._control()).resume(task_id)
 
-    async def task_info(self, task_id: str, *, timeout: float = 0.5) -> TaskInfo:
+    async def task_info(self, task_id: str, *,
+                        timeout: float = 0.5) -> TaskInfo:  # noqa: ASYNC109 - public API: a reply window
         """What the swarm knows of a task: its result if stored, else the dreamers' checkpoint."""
         result = await self.bus.get_result(task_id)
         control = await self._control()
@@ -169,14 +181,11 @@ class Swarm:
             paused = await control.pause_requested(task_id)
         replies = await self.bus.request_many(self.bus.subjects.task_show, TaskQuery(task_id=task_id),
                                               expect=10_000, timeout=timeout)
-        codec: Codec[TaskInfo | Error] = Codec(TaskInfo | Error)
         best = TaskInfo(task_id=task_id, state=TaskState.UNKNOWN)
-        for reply in replies:
-            with contextlib.suppress(ProtocolError):
-                info = codec.decode(reply.data)
-                if isinstance(info, TaskInfo) and (info.state is not TaskState.UNKNOWN or not best.agent):
-                    if best.state is TaskState.UNKNOWN or info.rounds > best.rounds:
-                        best = info
+        for info in self._task_infos.values(replies):
+            if info.state is not TaskState.UNKNOWN or not best.agent:
+                if best.state is TaskState.UNKNOWN or info.rounds > best.rounds:
+                    best = info
         if result is not None:
             best = msgspec.structs.replace(best, state=TaskState.DONE, rounds=max(best.rounds, result.rounds))
         elif paused:
@@ -188,17 +197,12 @@ class Swarm:
             self._taskctl = await TaskControl.open(self.bus)
         return self._taskctl
 
-    async def status(self, *, timeout: float = 0.5) -> SwarmStatus:
+    async def status(self, *,
+                     timeout: float = 0.5) -> SwarmStatus:  # noqa: ASYNC109 - public API: a reply window
         """Every live agent's status (those that answer within `timeout`) and task counts."""
         replies = await self.bus.request_many(self.bus.subjects.status, StatusRequest(),
                                               expect=10_000, timeout=timeout)
-        codec: Codec[AgentStatus | Error] = Codec(AgentStatus | Error)
-        agents: list[AgentStatus] = []
-        for reply in replies:
-            with contextlib.suppress(ProtocolError):
-                decoded = codec.decode(reply.data)
-                if isinstance(decoded, AgentStatus):
-                    agents.append(decoded)
+        agents = self._statuses.values(replies)
         agents.sort(key=lambda a: (a.agent, a.replica))
         s = self.bus.subjects
         tasks = await self.bus.js.stream_info(s.tasks_stream)
@@ -223,8 +227,14 @@ async def connect(config: SwarmConfig | str | Path, *,
         seed = None  # never started with auth (`reverie up` creates the seeds)
     try:
         bus = await connect_bus(config, CLIENT, urls, name=f"{config.swarm}.client", seed=seed)
-    except (nats.errors.NoServersError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, nats.errors.NoServersError, OSError) as exc:
         raise SwarmNotRunning(f"cannot reach NATS for swarm {config.swarm!r} at {', '.join(urls)}: {exc}") from None
     async with bus:
         await bus.ensure_streams(config.streams)
         yield Swarm(bus, config)
+
+
+def _settle(waiter: asyncio.Future[Result], stored: Result | None) -> None:
+    """Answer `waiter` with a result found stored, unless the subscription answered it first."""
+    if stored is not None and not waiter.done():
+        waiter.set_result(stored)

@@ -12,7 +12,21 @@ import msgspec
 from reverie.protocol import DEFAULT_MAX_MESSAGE_BYTES, valid_swarm_name, valid_token
 
 from .errors import ConfigError, validation_field
+from .kinds import Roster
 from .limits import StreamsConfig
+
+__all__ = [
+    "EMBEDDED",
+    "NATS_SCHEMES",
+    "AgentSpec",
+    "GossipConfig",
+    "NatsConfig",
+    "SwarmConfig",
+    "config_path",
+    "default_data_dir",
+    "load_config",
+    "parse_config",
+]
 
 EMBEDDED = "embedded"
 
@@ -165,8 +179,6 @@ def parse_config(
     _check_nats_url(config.nats.url, source)
 
     if check_agents:
-        from .kinds import Roster  # noqa: PLC0415 - kinds imports the agent API, which names config types
-
         Roster.of(config, base_dir=base_dir)
         _check_critic_names(config, source)
     return config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import msgspec
 
@@ -16,19 +17,27 @@ from reverie.protocol.errors import (
 
 __all__ = [
     "AgentStartFailed",
+    "AgentsNotReady",
     "ConfigError",
+    "DreamFailed",
     "HandlerSignatureError",
     "InvalidTaskId",
+    "InvalidTaskKind",
     "NatsServerError",
     "NatsServerNotFound",
     "NatsUnreachable",
     "NestingTooDeep",
+    "NoMemory",
+    "NoSuchAgent",
+    "NoSuchMemory",
     "NotAuthorized",
+    "OptionError",
     "OversizedMessage",
     "ProtocolError",
     "QueueFull",
     "ReverieError",
     "StreamsTooLarge",
+    "SwarmAlreadyRunning",
     "SwarmNotRunning",
     "TaskTimeout",
     "TaskTooLarge",
@@ -144,3 +153,77 @@ class StreamsTooLarge(ReverieError):
                          f"({detail}): lower [streams.tasks].max_bytes and [streams.results].max_bytes in the "
                          f"config, or give JetStream more file storage")
         self.wanted = wanted
+
+
+class InvalidTaskKind(ReverieError):
+    """A task kind that cannot stand as one subject token (`rv.<swarm>.task.<kind>`)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"task kind {kind!r} must be letters, digits, '-' or '_'")
+        self.kind = kind
+
+
+class SwarmAlreadyRunning(ReverieError):
+    """`reverie up` found a live supervisor for the same data dir (`swarm`, `data_dir`, `pid`)."""
+
+    def __init__(self, swarm: str, data_dir: Path, pid: int) -> None:
+        super().__init__(f"swarm {swarm!r} is already running from {data_dir} (supervisor pid {pid}); "
+                         "stop it first or use another data_dir")
+        self.swarm = swarm
+        self.data_dir = data_dir
+        self.pid = pid
+
+
+class AgentsNotReady(ReverieError):
+    """Some agent replicas (`labels`) did not report ready within `timeout` seconds."""
+
+    def __init__(self, labels: list[str], timeout: float) -> None:
+        super().__init__(f"agents not ready within {timeout:g}s: {', '.join(labels)}")
+        self.labels = labels
+        self.timeout = timeout
+
+
+class NoSuchAgent(ReverieError):
+    """A config has no agent named `agent`; `known` lists the ones it has."""
+
+    def __init__(self, source: str, agent: str, known: list[str]) -> None:
+        super().__init__(f"{source}: no agent named {agent!r} (agents: {', '.join(known)})")
+        self.source = source
+        self.agent = agent
+        self.known = known
+
+
+class NoMemory(ReverieError):
+    """An agent has no memory store yet under `directory` (it never ran)."""
+
+    def __init__(self, agent: str, directory: Path) -> None:
+        super().__init__(f"agent {agent!r} has no memory yet under {directory}")
+        self.agent = agent
+        self.directory = directory
+
+
+class NoSuchMemory(ReverieError):
+    """No memory (or no such version of it) at `path`."""
+
+    def __init__(self, path: str, version: int | None = None) -> None:
+        super().__init__(f"no memory at {path}")
+        self.path = path
+        self.version = version
+
+
+class DreamFailed(ReverieError):
+    """A consolidation dream failed (it is recorded as failed; the memory is unchanged); `cause`
+    is why (say, Claude unreachable after its retries)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"the dream failed (recorded as failed, memory unchanged): {cause}")
+        self.cause = cause
+
+
+class OptionError(ReverieError):
+    """A command-line `option` cannot be used as given (`detail` says why)."""
+
+    def __init__(self, option: str, detail: str) -> None:
+        super().__init__(f"{option}: {detail}")
+        self.option = option
+        self.detail = detail

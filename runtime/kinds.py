@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
@@ -77,7 +77,7 @@ class Roster(Mapping[str, Kind]):
     """Every agent of a config by name. `Roster.of(config)` loads it once per config object:
     the config check, the permissions and the host all read the same classes."""
 
-    _loaded: dict[int, tuple[SwarmConfig, Roster]] = {}
+    _loaded: ClassVar[dict[int, tuple[SwarmConfig, Roster]]] = {}
 
     def __init__(self, kinds: dict[str, Kind]) -> None:
         self._kinds = kinds

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
+__all__ = ["BurstLog", "setup_logging"]
+
 
 class BurstLog:
     """Logs the first occurrence of a key, then at most one summary per `window` seconds.

@@ -117,7 +117,7 @@ class Conn:
         """Wait for the server to refuse a publish or subscription on `subject`."""
         try:
             await asyncio.wait_for(self.violation.wait(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"no violation for {subject}: {self.errors}") from None
         self.violation.clear()
         [error] = [e for e in self.errors if subject in e] or [f"not in {self.errors}"]

@@ -20,7 +20,7 @@ async def cli_json(*args: str) -> object:
 
 
 async def test_memory_and_task_commands_read_a_live_dreamer(tmp_path: Path) -> None:
-    async with process_swarm(tmp_path) as (sup, swarm):
+    async with process_swarm(tmp_path) as (_, swarm):
         result = await swarm.submit(load_task("db-migration"), kind="plan", task_id="mig", timeout=30)
         assert result.status is ResultStatus.ACCEPTED
         cfg = str(tmp_path / "swarm.toml")
@@ -49,7 +49,7 @@ async def test_memory_and_task_commands_read_a_live_dreamer(tmp_path: Path) -> N
 
         record = await cli_json(*mem, "dream")
         assert record["status"] == "completed" and record["mode"] == "new_version"
-        assert Path(record["output"]).is_dir()
+        assert await asyncio.to_thread(Path(record["output"]).is_dir)
 
         exported = await cli_json(*mem, "export", str(tmp_path / "mem.jsonl"))
         mode = stat.S_IMODE((tmp_path / "mem.jsonl").stat().st_mode)

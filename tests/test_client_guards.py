@@ -199,6 +199,6 @@ async def test_streams_are_bounded_and_a_full_queue_is_a_clear_error(nats_url: s
         assert results.max_age == 3600.0 and results.max_bytes == 512 << 20 and str(results.discard) == "old"
         for i in range(2):
             await swarm.publish(Task(id=f"q{i}", kind="nobody", input=None))
-        with pytest.raises(QueueFull, match="the task queue is full .*maximum messages exceeded"):
+        with pytest.raises(QueueFull, match=r"the task queue is full .*maximum messages exceeded"):
             await swarm.publish(Task(id="q2", kind="nobody", input=None))
         assert (await swarm.status()).tasks_queued == 2  # nothing queued was dropped for it

@@ -43,7 +43,8 @@ GOOD_AGENT = '[[agents]]\nname = "planner"\nkind = "plan-critic"\n'
     pytest.param('swarm = "s"\n[[agents]]\nname = "d"\nkind = "dreamer"\n[agents.options]\n'
                  '[agents.options.reasoner_options]\nsede = 3\n',
                  "$.agents[0].options", "sede", id="reasoner-option-typo"),
-    pytest.param('swarm = "s"\n[[agents]]\nname = "r"\nkind = "rule-critic"\n[agents.options]\nharmful = ["(unclosed"]\n',
+    pytest.param('swarm = "s"\n[[agents]]\nname = "r"\nkind = "rule-critic"\n'
+                 '[agents.options]\nharmful = ["(unclosed"]\n',
                  "$.agents[0].options", "(unclosed", id="bad-regex"),
 ])
 def test_bad_config_names_file_field_and_expectation(tmp_path: Path, text: str, field: str, expected: str) -> None:

@@ -169,7 +169,8 @@ async def test_an_agent_that_crashes_at_start_fails_up_at_once_with_its_own_erro
                                          'kind = "broken_agent:Broken"\n')
     config = load_config(tmp_path / "swarm.toml")
     began = time.monotonic()
-    with open(tmp_path / "swarm.log", "w") as log, pytest.raises(AgentStartFailed) as err:
+    log_file = await asyncio.to_thread(open, tmp_path / "swarm.log", "w")
+    with log_file as log, pytest.raises(AgentStartFailed) as err:
         async with Supervisor(config, out=log):
             pass
     assert time.monotonic() - began < 30  # not the 60 s readiness timeout
@@ -188,7 +189,7 @@ async def test_a_hung_nats_server_is_restarted_though_its_process_lives(tmp_path
 
     (tmp_path / "swarm.toml").write_text('swarm = "hung"\ndata_dir = "data"\n' + LOCAL_AGENTS)
     config = load_config(tmp_path / "swarm.toml")
-    with open(tmp_path / "swarm.log", "w") as log:
+    with await asyncio.to_thread(open, tmp_path / "swarm.log", "w") as log:
         async with Supervisor(config, out=log, health_interval=0.3, health_failures=3) as sup:
             assert sup.server is not None and sup.server.pid is not None
             hung = sup.server.pid

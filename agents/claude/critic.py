@@ -22,7 +22,17 @@ from ..plans.spec import path_text
 from .client import Claude, ClaudeConfigError, ClaudeFatal, ClaudeOptions, check_options
 from .stops import unusable_stop
 
-__all__ = ["ClaudeCritic", "ClaudeCriticOptions", "VERDICT_TOOL"]
+__all__ = [
+    "CALL_IT",
+    "SYSTEM_PROMPT",
+    "TOOL_NAME",
+    "VERDICT_TOOL",
+    "ClaudeCritic",
+    "ClaudeCriticOptions",
+    "build_request",
+    "numbered",
+    "parse_verdict",
+]
 
 TOOL_NAME = "verdict"
 

@@ -22,6 +22,18 @@ from reverie.protocol import Candidate, Decision, Reason, ReverieError
 
 from .spec import PlanSpec, evaluate, split_validation_error
 
+__all__ = [
+    "RulePatternError",
+    "RuleSet",
+    "RuleSetError",
+    "Rules",
+    "compile_rules",
+    "judge_budget",
+    "judge_plan",
+    "judge_rules",
+    "parse_rules",
+]
+
 Judgement = tuple[Decision, float, tuple[Reason, ...]]
 """What every judge returns: the decision, a score in [0, 1], and the findings behind it."""
 

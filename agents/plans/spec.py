@@ -16,6 +16,18 @@ import msgspec
 
 from reverie.protocol import Reason, ReverieError
 
+__all__ = [
+    "Constraints",
+    "Operation",
+    "PlanEvaluation",
+    "PlanSpec",
+    "PlanSpecError",
+    "evaluate",
+    "parse_spec",
+    "path_text",
+    "split_validation_error",
+]
+
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 Name = Annotated[str, msgspec.Meta(min_length=1)]
 

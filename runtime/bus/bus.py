@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import ssl
@@ -28,9 +29,11 @@ from reverie.protocol import (
     check_task_id,
     encode,
     new_id,
+    valid_token,
 )
 
 from ..errors import (
+    InvalidTaskKind,
     NatsUnreachable,
     NotAuthorized,
     QueueFull,
@@ -39,6 +42,9 @@ from ..errors import (
 )
 from ..keyfiles import read_private
 from ..limits import StreamLimits, StreamsConfig
+
+__all__ = ["DEDUPE_WINDOW", "NO_RESPONDERS", "NO_STORAGE", "QUEUE_FULL", "SEED_SIZE", "STATUS", "Bus", "Reply",
+           "read_seed"]
 
 log = logging.getLogger("reverie.bus")
 
@@ -50,8 +56,9 @@ def read_seed(path: Path) -> bytes:
     """The NKey seed in `path` (a 0600 file; see `keyfiles.read_private`)."""
     return read_private(path, SEED_SIZE)
 
-DEDUPE_WINDOW = 120.0
 
+DEDUPE_WINDOW = 120.0
+"""Seconds JetStream remembers a message id: a task published twice within it is queued once."""
 
 QUEUE_FULL = (10077, 10078)
 """JetStream's "maximum messages exceeded" and "maximum bytes exceeded"."""
@@ -71,7 +78,7 @@ class Reply(msgspec.Struct, frozen=True):
 
 
 class _Gather:
-    __slots__ = ("replies", "expect", "waiting", "unnamed", "done")
+    __slots__ = ("done", "expect", "replies", "unnamed", "waiting")
 
     def __init__(self, expect: int, senders: Collection[str] | None) -> None:
         self.replies: list[Reply] = []
@@ -171,7 +178,7 @@ class Bus:
             closing.set()
             await nc.close()
             raise
-        except (asyncio.TimeoutError, nats.errors.NoServersError, OSError) as exc:
+        except (TimeoutError, nats.errors.NoServersError, OSError) as exc:
             closing.set()
             await nc.close()
             raise NatsUnreachable(servers, connect_timeout, last_error[0] if last_error else exc) from None
@@ -186,7 +193,7 @@ class Bus:
         self._closing.set()
         try:
             await self.nc.drain()
-        except (nats.errors.ConnectionClosedError, nats.errors.FlushTimeoutError, asyncio.TimeoutError):
+        except (TimeoutError, nats.errors.ConnectionClosedError, nats.errors.FlushTimeoutError):
             await self.nc.close()
 
     async def __aenter__(self) -> Bus:
@@ -247,8 +254,13 @@ class Bus:
 
     async def submit(self, task: Task, *, msg_id: str | None = None) -> bool:
         """Queue a task durably. Returns False when JetStream saw this message id (default:
-        the task id) within the dedupe window already. Raises `TaskTooLarge` before sending a
-        task over the message size limit, `QueueFull` when the task stream's limits refuse it."""
+        the task id) within the dedupe window already. Raises `InvalidTaskId` or
+        `InvalidTaskKind` for an id or kind that is not one subject token, `TaskTooLarge`
+        before sending a task over the message size limit, `QueueFull` when the task stream's
+        limits refuse it."""
+        check_task_id(task.id)
+        if not valid_token(task.kind):
+            raise InvalidTaskKind(task.kind)
         data = encode(task)  # once: measured, then sent
         limit = min(self.max_message_bytes, self.nc.max_payload or self.max_message_bytes)
         if len(data) > limit:
@@ -294,7 +306,8 @@ class Bus:
         return f"{reply}.{self.user}" if reply.startswith(self.subjects.reply_root) else reply
 
     async def request_many(self, subject: str, message: msgspec.Struct, *, expect: int,
-                           timeout: float, senders: Collection[str] | None = None) -> list[Reply]:
+                           timeout: float,  # noqa: ASYNC109 - public API: a reply window, not a deadline
+                           senders: Collection[str] | None = None) -> list[Reply]:
         """Publish once and collect up to `expect` replies until `timeout`; with `senders`,
         until each of them answered (replies from others are kept but do not end the wait:
         a fast responder nobody waits for must not cut off a slow one that is awaited).
@@ -313,10 +326,9 @@ class Bus:
         self._gathers[token] = gather
         try:
             await self.nc.publish(subject, encode(message), reply=f"{self._inbox_prefix}.{token}")
-            try:
-                await asyncio.wait_for(gather.done.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):  # the window closed: what came is the answer
+                async with asyncio.timeout(timeout):
+                    await gather.done.wait()
             return gather.replies
         finally:
             del self._gathers[token]

@@ -17,8 +17,8 @@ from ..errors import ConfigError
 from ..keyfiles import KeyFileMissing, create_private, fsync_dir
 from .bus import Bus, read_seed
 
-__all__ = ["ADMIN", "CLIENT", "client_context", "connect_bus", "ensure_users", "public_key", "read_seed",
-           "seed_dir", "seed_for", "seed_path", "tls_dir", "users"]
+__all__ = ["ADMIN", "CLIENT", "client_context", "connect_bus", "ensure_users", "public_key", "seed_dir", "seed_for",
+           "seed_path", "tls_dir", "users"]
 
 CLIENT = "_client"
 """The user of every client connection: submit tasks, read results, status, pause/resume."""

@@ -9,7 +9,6 @@ lives in JetStream, so pause state survives restarts of agents and of the server
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import nats.errors
@@ -21,8 +20,12 @@ from reverie.protocol import Codec, Task, check_task_id, encode
 
 from .bus import Bus
 
+__all__ = ["TaskControl"]
+
 
 class TaskControl:
+    """The task-control bucket of one swarm; `await TaskControl.open(bus)` finds or creates it."""
+
     def __init__(self, bus: Bus, kv: KeyValue) -> None:
         self.bus = bus
         self.kv = kv
@@ -59,7 +62,7 @@ class TaskControl:
         key = self._key("pause", task_id)
         try:
             return await self._exists(key)
-        except (nats.errors.Error, asyncio.TimeoutError):
+        except (TimeoutError, nats.errors.Error):
             return False
 
     async def park(self, task: Task) -> None:

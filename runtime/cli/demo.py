@@ -20,6 +20,8 @@ from ..logs import setup_logging
 from ..swarm.supervisor import Supervisor
 from .render import format_result
 
+__all__ = ["demo", "packaged_config", "run_demo", "sample_tasks"]
+
 
 def sample_tasks() -> dict[str, object]:
     """The sample plan specs that ship in `reverie.deploy/tasks`, by name."""
@@ -42,7 +44,7 @@ async def run_demo(*, keep: bool = False, echo: bool = True) -> dict[str, Result
 
     say(f"reverie demo: starting swarm {config.swarm!r} from {config.source} (data in {data})")
     try:
-        with open(data / "swarm.log", "w") as log:
+        with await asyncio.to_thread((data / "swarm.log").open, "w") as log:
             async with Supervisor(config, out=log) as sup:
                 say(f"reverie demo: {len(sup.replicas)} agent processes ready on {sup.url}")
                 async with connect(config) as swarm:
@@ -51,12 +53,12 @@ async def run_demo(*, keep: bool = False, echo: bool = True) -> dict[str, Result
                     results = await swarm.submit_many(
                         [Task(id=f"{name}-{new_id()[:6]}", kind="plan", input=spec, budget=budget)
                          for name, spec in tasks.items()], timeout=120)
-                for name, result in zip(tasks, results):
+                for name, result in zip(tasks, results, strict=True):
                     say("")
                     say(format_result(result, title=name))
         say("")
         say("reverie demo: done, swarm stopped")
-        return dict(zip(tasks, results))
+        return dict(zip(tasks, results, strict=True))
     finally:
         if keep:
             say(f"reverie demo: data kept in {data}")

@@ -19,6 +19,8 @@ from ..gossip.keystore import YEAR, KeyStore
 from ..gossip.provision import members_of
 from ..swarm.permissions import authorization_block
 
+__all__ = ["add", "init", "keys", "list_members", "nats_config", "revoke", "rotate"]
+
 
 def _open(obj: tuple[Any, ...], check_agents: bool = False) -> tuple[SwarmConfig, KeyStore, bool]:
     config, data_dir, as_json = obj
@@ -33,7 +35,7 @@ def _report(store: KeyStore, as_json: bool, headline: str) -> None:
         return
     click.echo(headline)
     for m in members:
-        until = datetime.datetime.fromtimestamp(m.expires_at, datetime.timezone.utc).date()
+        until = datetime.datetime.fromtimestamp(m.expires_at, datetime.UTC).date()
         click.echo(f"  {m.name:<16} {','.join(m.roles):<10} serial {m.serial:<20} until {until}"
                    + ("  REVOKED" if m.revoked else f"  keys {len(m.content_keys)}"))
 

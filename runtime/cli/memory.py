@@ -13,9 +13,15 @@ from typing import Any
 import click
 import msgspec
 
+from reverie.agents.claude.client import ClaudeFatal, ClaudeOptions, check_options
+from reverie.agents.claude.consolidator import ClaudeConsolidator
+
 from ..config import load_config
-from ..errors import ReverieError
+from ..errors import DreamFailed, NoMemory, NoSuchAgent, NoSuchMemory, OptionError, ReverieError
 from ..memory import Damage, MemoryStore, Quarantined
+from ..memory.dreams import Consolidator, dream
+
+__all__ = ["check", "dream_command", "export", "graph", "history", "lessons", "ls", "memory", "show"]
 
 
 @contextmanager
@@ -24,11 +30,10 @@ def _store(config: Path, agent: str, data_dir: Path | None) -> Iterator[MemorySt
     try:
         cfg.agent(agent)
     except KeyError:
-        names = ", ".join(a.name for a in cfg.agents)
-        raise ReverieError(f"{config}: no agent named {agent!r} (agents: {names})") from None
+        raise NoSuchAgent(str(config), agent, [a.name for a in cfg.agents]) from None
     directory = cfg.data_path / agent
     if not (directory / "data.key").exists():
-        raise ReverieError(f"agent {agent!r} has no memory yet under {directory}")
+        raise NoMemory(agent, directory)
     with MemoryStore.open(directory, agent=agent) as store:
         yield store
 
@@ -78,7 +83,7 @@ def show(obj: tuple[Any, ...], path: str, version: int | None) -> None:
     with _store(config, agent, data_dir) as store:
         v = store.get_version(path, version) if version else store.get(path)
     if v is None:
-        raise ReverieError(f"no memory at {path}")
+        raise NoSuchMemory(path, version)
     data = {"path": v.path, "version": v.version, "author": v.author, "created_at": v.created_at,
             "sha256": v.sha256, "invalidated": v.invalidated, "reason": v.reason, "content": _content(v.content)}
     _out(data, as_json, data["content"] if isinstance(data["content"], str) else json.dumps(data["content"]))
@@ -130,19 +135,15 @@ def lessons(obj: tuple[Any, ...], topic: str | None) -> None:
 @click.pass_obj
 def dream_command(obj: tuple[Any, ...], in_place: bool, instructions: str, claude: bool) -> None:
     """Consolidate: merge duplicate lessons, drop dead branches, write per-topic summaries."""
-    from ..memory.dreams import Consolidator, dream
-
     config, agent, data_dir, as_json = obj
-    consolidator: Consolidator | None = None
-    if claude:
-        consolidator = _claude_consolidator(config, agent, data_dir)
-    with _store(config, agent, data_dir) as store:
+    with _store(config, agent, data_dir) as store:  # first: it says when there is no such agent
+        consolidator = _claude_consolidator(config, agent, data_dir) if claude else None
         try:
             record = dream(store, in_place=in_place, instructions=instructions, consolidator=consolidator)
         except ReverieError:
             raise
         except Exception as exc:  # Claude unreachable after its retries: recorded as a failed dream
-            raise ReverieError(f"the dream failed (recorded as failed, memory unchanged): {exc}") from exc
+            raise DreamFailed(exc) from exc
     c = record.changes
     _out(record, as_json, f"dream {record.id} {record.status.value} ({record.mode.value}) -> {record.output}\n"
          f"  read {record.usage.memories_read} memories, {record.usage.lessons_read} lessons in "
@@ -151,10 +152,7 @@ def dream_command(obj: tuple[Any, ...], in_place: bool, instructions: str, claud
          f"wrote {c.summaries_written} summaries")
 
 
-def _claude_consolidator(config: Path, agent: str, data_dir: Path | None) -> Any:
-    from reverie.agents.claude.client import ClaudeFatal, ClaudeOptions, check_options
-    from reverie.agents.claude.consolidator import ClaudeConsolidator
-
+def _claude_consolidator(config: Path, agent: str, data_dir: Path | None) -> Consolidator:
     options = load_config(config, data_dir=data_dir, check_agents=False).agent(agent).options
     raw = (options.get("consolidator_options") if options.get("consolidator") == "claude"
            else options.get("reasoner_options") if options.get("reasoner") == "anthropic" else None) or {}
@@ -162,7 +160,7 @@ def _claude_consolidator(config: Path, agent: str, data_dir: Path | None) -> Any
         claude = msgspec.convert(raw, ClaudeOptions)
         check_options(claude)
     except (msgspec.ValidationError, ClaudeFatal) as exc:
-        raise ReverieError(f"--claude: {exc}") from None
+        raise OptionError("--claude", str(exc)) from None
     return ClaudeConsolidator(claude)
 
 

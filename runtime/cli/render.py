@@ -8,6 +8,8 @@ from reverie.protocol import Decision, Result, ResultStatus, Usage
 
 from ..client import SwarmStatus
 
+__all__ = ["format_result", "format_status", "rejections_by_critic"]
+
 
 def rejections_by_critic(result: Result) -> Counter[str]:
     """How many candidates each critic rejected or flagged, over the whole dream."""
@@ -40,7 +42,8 @@ def format_result(result: Result, *, title: str = "") -> str:
     rejections = rejections_by_critic(result)
     if rejections:
         per = ", ".join(f"{critic} {n}" for critic, n in sorted(rejections.items()))
-        lines.append(f"  rejections by critic: {per}" + (f" ({flagged} flagged harmful, quarantined)" if flagged else ""))
+        harmful = f" ({flagged} flagged harmful, quarantined)" if flagged else ""
+        lines.append(f"  rejections by critic: {per}{harmful}")
     for rnd in result.trace:
         for judged in rnd.candidates:
             if judged.outcome is Decision.ACCEPT:

@@ -12,15 +12,15 @@ from typing import Any
 import click
 import msgspec
 
-from reverie.protocol import ResultStatus
+from reverie.protocol import ResultStatus, Task, new_id
 
-from ..client import connect
+from ..client import connect, served_kinds
 from ..config import load_config
 from ..logs import setup_logging
 from ..swarm.supervisor import Supervisor
 from .render import format_result, format_status
 
-__all__ = ["status", "submit", "task", "up"]
+__all__ = ["CONFIG", "DATA_DIR", "pause", "resume", "show", "status", "submit", "task", "up"]
 
 CONFIG = click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -107,10 +107,6 @@ def _task_input(task: str, *, text: bool = False) -> Any:
 def submit(config: Path, task: str, kind: str, wait: bool, timeout: float, task_id: str | None,
            as_json: bool, text: bool, queue_anyway: bool, data_dir: Path | None) -> None:
     """Publish TASK (JSON text, plain text, or @file.json) onto the swarm."""
-    from reverie.protocol import Task, new_id
-
-    from ..client import served_kinds
-
     cfg = load_config(config, data_dir=data_dir, check_agents=False)
     payload = _task_input(task, text=text)
     kinds = None if queue_anyway else served_kinds(cfg)

@@ -12,26 +12,28 @@ import sys
 from ..config import SwarmConfig, load_config
 from ..errors import ReverieError
 from ..logs import setup_logging
+from ..process import pidfd, wait_pidfd
 from .serving import serve_agent
 
-ORPHAN_CHECK = 1.0
-"""Seconds between checks that the supervisor is still this worker's parent."""
+__all__ = ["ORPHAN_GRACE", "main"]
+
 ORPHAN_GRACE = 15.0
 """How long an orphaned worker may take to stop cleanly before it exits regardless."""
 
 
 async def _watch_parent(stop: asyncio.Event) -> None:
     """Stop when the supervisor is gone (SIGKILLed, OOM-killed): it can no longer restart or
-    stop this worker, and a new `reverie up` starts a fresh one. Polling `getppid` is the
-    portable form of Linux's PR_SET_PDEATHSIG."""
+    stop this worker, and a new `reverie up` starts a fresh one. The Linux form of
+    PR_SET_PDEATHSIG that asyncio can await: a pidfd of the parent turns readable when it exits."""
     parent = os.getppid()
-    while os.getppid() == parent:
-        await asyncio.sleep(ORPHAN_CHECK)
+    with pidfd(parent) as fd:
+        if fd is not None and os.getppid() == parent:  # still ours: `fd` is the supervisor's
+            await wait_pidfd(fd)
     with contextlib.suppress(OSError):  # stderr was a pipe to the supervisor: likely broken now
         print(f"reverie: supervisor (pid {parent}) is gone; stopping", file=sys.stderr)
     stop.set()
-    await asyncio.sleep(ORPHAN_GRACE)  # stuck (say, connecting to the dead server): go anyway
-    os._exit(3)
+    # stuck (say, connecting to the dead server): go anyway
+    asyncio.get_running_loop().call_later(ORPHAN_GRACE, os._exit, 3)
 
 
 async def _run(config: SwarmConfig, name: str, replica: int, servers: list[str]) -> int:
@@ -39,13 +41,19 @@ async def _run(config: SwarmConfig, name: str, replica: int, servers: list[str])
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    watch = asyncio.create_task(_watch_parent(stop))
-    async with serve_agent(config, name, servers=servers, replica=replica) as host:
-        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(host.crashed.wait())]
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for w in waits:
-            w.cancel()
-    watch.cancel()
+    watch = asyncio.create_task(_watch_parent(stop), name="watch-parent")
+    try:
+        async with serve_agent(config, name, servers=servers, replica=replica) as host:
+            waits = [asyncio.create_task(stop.wait()), asyncio.create_task(host.crashed.wait())]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+                await asyncio.gather(*waits, return_exceptions=True)
+    finally:
+        watch.cancel()
+        await asyncio.gather(watch, return_exceptions=True)
     if host.crashed.is_set():
         print(f"reverie: agent {name}.{replica} crashed: {host.crash_reason}", file=sys.stderr)
         return 1

@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
-import subprocess
 import sys
 import sysconfig
-import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import NatsServerError, NatsServerNotFound
 from .tls import TlsFiles
+
+__all__ = ["ENV_BINARY", "ENV_KEY", "EmbeddedNats", "find_nats_server"]
 
 ENV_BINARY = "REVERIE_NATS_SERVER"
 ENV_KEY = "REVERIE_JETSTREAM_KEY"
@@ -49,7 +50,7 @@ class EmbeddedNats:
     """Runs one nats-server with JetStream under `store_dir`.
 
     Use as `async with EmbeddedNats(dir) as server: server.url`. `port=-1` picks a free port
-    (the server reports it through a ports file, so there is no bind race).
+    (the server logs the one it bound, so there is no bind race).
     `authorization` is nats-server's `authorization` block (see `natsauth.authorization_block`);
     `tls` serves TLS only (the URL is then `tls://…`). Without them anyone may connect.
     """
@@ -60,9 +61,9 @@ class EmbeddedNats:
                  encryption_key: str | None = None, max_file_store: int | None = None) -> None:
         self.store_dir = Path(store_dir)
         self.encryption_key = encryption_key
+        """JetStream's store encrypted at rest under this key (see `jskey`); None: plaintext."""
         self.max_file_store = max_file_store
         """JetStream's file storage limit in bytes (None: the server's default, most of the disk)."""
-        """JetStream's store encrypted at rest under this key (see `jskey`); None: plaintext."""
         self.binary = find_nats_server(binary)
         self.host = host
         self.port = port
@@ -71,7 +72,8 @@ class EmbeddedNats:
         self.authorization = authorization
         self.tls = tls
         self.url = ""
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._log_pump: asyncio.Task[None] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -79,13 +81,12 @@ class EmbeddedNats:
 
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._proc is not None and self._proc.returncode is None
 
-    async def wait_exit(self, interval: float = 0.2) -> int:
-        """Return the server's exit code once it has exited (polled: it is not our child's asyncio)."""
-        while self._proc is not None and self._proc.poll() is None:
-            await asyncio.sleep(interval)
-        return self._proc.returncode if self._proc is not None else 0
+    async def wait_exit(self) -> int:
+        """Return the server's exit code once it has exited."""
+        proc = self._proc
+        return await proc.wait() if proc is not None else 0
 
     @property
     def log_path(self) -> Path:
@@ -93,10 +94,8 @@ class EmbeddedNats:
 
     def _write_config(self) -> Path:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        (self.store_dir / "ports").mkdir(exist_ok=True)
         conf: dict[str, Any] = {
             "listen": f"{self.host}:{self.port}",
-            "ports_file_dir": str(self.store_dir / "ports"),
             "jetstream": {"store_dir": str(self.store_dir / "jetstream")},
         }
         if self.sync_always:
@@ -116,58 +115,55 @@ class EmbeddedNats:
         path.write_text(json.dumps(conf, indent=2).replace(json.dumps(_KEY_PLACEHOLDER), f"${ENV_KEY}"))
         return path
 
+    def _open_log(self) -> BinaryIO:
+        return self.log_path.open("ab")
+
     async def start(self) -> str:
-        conf = self._write_config()
-        ports_dir = self.store_dir / "ports"
-        for stale in ports_dir.glob("*.ports"):
-            stale.unlink()
-        log = open(self.log_path, "ab")
+        """Start the server and return its URL once it logs that it is ready (its stderr, which
+        is copied to `log_path` for as long as it runs)."""
+        conf, log = await asyncio.to_thread(lambda: (self._write_config(), self._open_log()))
+        env = {**os.environ, ENV_KEY: self.encryption_key} if self.encryption_key is not None else None
         try:
-            env = {**os.environ, ENV_KEY: self.encryption_key} if self.encryption_key is not None else None
-            self._proc = subprocess.Popen(
-                [self.binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, env=env,
-            )
-        finally:
+            proc = await asyncio.create_subprocess_exec(
+                self.binary, "-c", str(conf), stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL, start_new_session=True, env=env)
+        except BaseException:
             log.close()
-        ports_file = ports_dir / f"{Path(self.binary).name}_{self._proc.pid}.ports"
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise NatsServerError(f"nats-server exited with code {self._proc.returncode}: "
-                                      f"{self._log_tail()}")
-            if ports_file.exists():
-                try:
-                    urls = json.loads(ports_file.read_text())["nats"]
-                except (ValueError, KeyError):
-                    urls = []
-                if urls and await _accepts(urls[0]):
-                    self.url = urls[0]
-                    self.port = int(self.url.rpartition(":")[2])  # a restart keeps the address
-                    return self.url
-            await asyncio.sleep(0.02)
-        await self.stop()
-        raise NatsServerError(f"nats-server did not accept connections within "
-                              f"{self.start_timeout:g}s: {self._log_tail()}")
-
-    def _log_tail(self) -> str:
+            raise
+        self._proc = proc
+        assert proc.stderr is not None
         try:
-            lines = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return "(no log)"
-        return lines[-1] if lines else "(empty log)"
+            async with asyncio.timeout(self.start_timeout):
+                port = await _until_ready(proc.stderr, log)
+        except TimeoutError:
+            self._log_pump = asyncio.create_task(_copy(proc.stderr, log))
+            await self.stop()
+            raise NatsServerError(f"nats-server did not accept connections within "
+                                  f"{self.start_timeout:g}s: {_last_line(log)}") from None
+        except NatsServerError as exc:
+            log.close()
+            code = await proc.wait()
+            self._proc = None
+            raise NatsServerError(f"nats-server exited with code {code}: {exc}") from None
+        self._log_pump = asyncio.create_task(_copy(proc.stderr, log))
+        self.port = port  # a restart keeps the address
+        self.url = f"{'tls' if self.tls is not None else 'nats'}://{self.host}:{port}"
+        return self.url
 
-    async def stop(self, timeout: float = 10.0) -> None:
+    async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - public API: the supervisor's hung-server path passes timeout=
+        """SIGTERM the server; SIGKILL it if it has not exited after `timeout` seconds."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while proc.poll() is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        pump, self._log_pump = self._log_pump, None
+        if proc is not None and proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(timeout):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if pump is not None:
+            await pump  # ends at the pipe's end: the server has exited
 
     async def __aenter__(self) -> EmbeddedNats:
         await self.start()
@@ -178,13 +174,39 @@ class EmbeddedNats:
         await self.stop()
 
 
-async def _accepts(url: str) -> bool:
-    hostport = url.split("://", 1)[-1]
-    host, _, port = hostport.rpartition(":")
+_READY = b"Server is ready"
+_LISTENING = re.compile(rb"Listening for client connections on \S+:(\d+)")
+
+
+async def _until_ready(stderr: asyncio.StreamReader, log: BinaryIO) -> int:
+    """Copy the server's log lines to `log` until it says it is ready; return its client port.
+    Raises `NatsServerError` (its last line) if it exits first."""
+    port, last = 0, b"(empty log)"
+    while line := await stderr.readline():
+        log.write(line)
+        log.flush()
+        last = line.strip() or last
+        if match := _LISTENING.search(line):
+            port = int(match[1])
+        elif _READY in line and port:
+            return port
+    raise NatsServerError(last.decode(errors="replace"))
+
+
+async def _copy(stderr: asyncio.StreamReader, log: BinaryIO) -> None:
+    """Copy the rest of the server's log to `log` (the pipe must be drained) and close it."""
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 1.0)
-    except (OSError, asyncio.TimeoutError):
-        return False
-    writer.close()
-    await writer.wait_closed()
-    return True
+        while line := await stderr.readline():
+            log.write(line)
+            log.flush()
+    finally:
+        log.close()
+
+
+def _last_line(log: BinaryIO) -> str:
+    """The last line of a log file we have open for appending (for an error message)."""
+    try:
+        lines = Path(log.name).read_bytes().strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return lines[-1].decode(errors="replace") if lines else "(empty log)"

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import msgspec
 
+from ..keyfiles import write_atomic
 from ..process import pid_alive
+
+__all__ = ["STATE_FILE", "SwarmState", "clear_state", "orphaned_server", "read_state", "state_path", "write_state"]
 
 STATE_FILE = "swarm.json"
 
@@ -26,10 +29,7 @@ def state_path(data_dir: Path) -> Path:
 
 
 def write_state(data_dir: Path, state: SwarmState) -> None:
-    path = state_path(data_dir)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(msgspec.json.encode(state))
-    os.replace(tmp, path)
+    write_atomic(state_path(data_dir), msgspec.json.encode(state))
 
 
 def read_state(data_dir: Path) -> SwarmState | None:

@@ -20,7 +20,7 @@ from ..bus.bus import Bus
 from ..bus.credentials import ADMIN, connect_bus, ensure_users
 from ..bus.taskctl import TaskControl
 from ..config import SwarmConfig
-from ..errors import AgentStartFailed, ReverieError
+from ..errors import AgentsNotReady, AgentStartFailed, ReverieError, SwarmAlreadyRunning
 from ..gossip.provision import ensure_keys
 from ..process import stop_pid
 from .embedded import EmbeddedNats
@@ -28,6 +28,8 @@ from .jskey import ensure_jetstream_key, mark_encrypted
 from .permissions import authorization_block
 from .state import SwarmState, clear_state, orphaned_server, read_state, write_state
 from .tls import ensure_server_cert
+
+__all__ = ["LAST_WORDS", "STABLE_AFTER", "START_ATTEMPTS", "Supervisor"]
 
 STABLE_AFTER = 10.0
 """A replica that ran this long before crashing restarts from the first backoff step again."""
@@ -82,7 +84,7 @@ class _Replica:
             self.restarts += 1
             try:
                 await asyncio.wait_for(self.sup.stopped.wait(), delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _pump(self, proc: asyncio.subprocess.Process) -> None:
@@ -157,8 +159,7 @@ class Supervisor:
         if nats.embedded:
             running = read_state(self.data)
             if running is not None:
-                raise ReverieError(f"swarm {running.swarm!r} is already running from {self.data} "
-                                   f"(supervisor pid {running.pid}); stop it first or use another data_dir")
+                raise SwarmAlreadyRunning(running.swarm, self.data, running.pid)
             orphan = orphaned_server(self.data)
             if orphan is not None:  # its supervisor was killed; its workers have stopped by themselves
                 self.say(f"stopping the nats-server (pid {orphan}) a killed supervisor left running")
@@ -201,8 +202,7 @@ class Supervisor:
             raise AgentStartFailed(failure.result())
         failure.cancel()
         if not all(r.ready.is_set() for r in self.replicas):
-            late = ", ".join(r.label for r in self.replicas if not r.ready.is_set())
-            raise ReverieError(f"agents not ready within {self.ready_timeout:g}s: {late}")
+            raise AgentsNotReady([r.label for r in self.replicas if not r.ready.is_set()], self.ready_timeout)
         where = f"data in {self.data}"
         self.say(f"swarm {self.config.swarm!r} ready: {len(self.replicas)} agent processes on "
                  f"{self.url} ({where})")
@@ -259,7 +259,7 @@ class Supervisor:
             return True  # not connected yet: `start` is still running
         try:
             await asyncio.wait_for(self.bus.js.account_info(), timeout=max(self.health_interval, 1.0))
-        except Exception:  # noqa: BLE001 - any failure of the round trip is a failed check
+        except Exception:
             return False
         return True
 
@@ -289,7 +289,7 @@ class Supervisor:
             _signal(proc, signal.SIGTERM)
         if procs:
             waits = [asyncio.create_task(p.wait()) for p in procs]
-            _, pending = await asyncio.wait(waits, timeout=self.config.shutdown_grace + 2.0)
+            await asyncio.wait(waits, timeout=self.config.shutdown_grace + 2.0)
             for proc in procs:
                 if proc.returncode is None:
                     _signal(proc, signal.SIGKILL)

@@ -85,7 +85,7 @@ def ensure_server_cert(config: SwarmConfig, hosts: list[str]) -> TlsFiles:
     folder = tls_dir(config)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     files = TlsFiles(ca=folder / "ca.pem", cert=folder / "server.pem", key=folder / "server.key")
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     names = _names(hosts)
     ca_key, ca_cert = _ca(folder, now)
     if _current(files.cert, names, now) and files.key.exists():
