@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
+from reverie.agents.reasoners import ReasonerConfigError, make_reasoner
 from reverie.protocol import (
     Codec,
     Decision,
@@ -14,7 +18,9 @@ from reverie.protocol import (
     Verdict,
     encode,
 )
-from reverie.runtime import Agent, Context, HandlerSignatureError, handler, serve_agent
+from reverie.runtime import Agent, AgentHost, Context, HandlerSignatureError, handler, serve_agent
+from reverie.runtime.bus.bus import Bus
+from reverie.runtime.memory import Memory, MemoryError
 
 from .conftest import make_config
 
@@ -36,7 +42,8 @@ def test_handler_type_comes_from_annotation() -> None:
 @pytest.mark.parametrize(("source", "says"), [
     pytest.param("def h(self, t: Task) -> None: ...", "must be `async def`", id="not-async"),
     pytest.param("async def h(self, t) -> None: ...", "must be annotated with a message type", id="no-annotation"),
-    pytest.param("async def h(self, t: dict) -> None: ...", "must be annotated with a message type", id="not-a-message"),
+    pytest.param("async def h(self, t: dict) -> None: ...", "must be annotated with a message type",
+                 id="not-a-message"),
     pytest.param("async def h(self) -> None: ...", "takes (self, msg) or (self, msg, ctx)", id="no-message"),
     pytest.param("async def h(self, t: Verdict) -> None: ...", "annotate 't' as `Task`", id="task-subject-not-task"),
 ])
@@ -61,9 +68,7 @@ class Judge(Agent):
         return Verdict(candidate_id=cand.id, critic=self.ctx.name, decision=Decision.ACCEPT)
 
 
-async def test_core_handler_replies_and_turns_exceptions_into_typed_errors(nats_url: str, tmp_path) -> None:
-    import sys
-
+async def test_core_handler_replies_and_turns_exceptions_into_typed_errors(nats_url: str, tmp_path: Path) -> None:
     sys.modules[__name__].Judge = Judge  # resolvable as module:Class
     config = make_config(nats_url, tmp_path, agents=f'[[agents]]\nname = "j"\nkind = "{__name__}:Judge"\n')
     async with serve_agent(config, "j", servers=[nats_url]) as host:
@@ -85,11 +90,37 @@ class OldReasoner:
 
 
 def test_a_reasoner_with_the_wrong_signature_fails_when_built() -> None:
-    import sys
-
-    from reverie.agents.reasoners import ReasonerConfigError, make_reasoner
-
     sys.modules[__name__].OldReasoner = OldReasoner
     with pytest.raises(ReasonerConfigError, match="lessons"):
         make_reasoner(f"{__name__}:OldReasoner", {})
     assert make_reasoner("offline", {"seed": 3}) is not None
+
+
+class FailsToStart(Agent):
+    """Opens its memory in `on_start`, then fails: the host must release what it started."""
+
+    memory: Memory | None = None
+
+    async def on_start(self) -> None:
+        self.memory = await self.ctx.memory()
+        await self.memory.put("/started", "yes")
+        raise RuntimeError("on_start failed after opening memory")
+
+    @handler("things.*")
+    async def on_verdict(self, v: Verdict) -> None: ...
+
+
+async def test_a_start_that_fails_half_way_releases_what_it_started(nats_url: str, tmp_path: Path) -> None:
+    sys.modules[__name__].FailsToStart = FailsToStart  # type: ignore[attr-defined]
+    config = make_config(nats_url, tmp_path, agents=f'[[agents]]\nname = "f"\nkind = "{__name__}:FailsToStart"\n')
+    async with await Bus.connect([nats_url], swarm=config.swarm, name="test.f") as bus:
+        host = AgentHost(FailsToStart, bus=bus, config=config, spec=config.agent("f"))
+        with pytest.raises(RuntimeError, match="on_start failed"):
+            async with host:
+                pytest.fail("a host whose agent failed to start is never entered")
+        memory = host.agent.memory
+        assert memory is not None
+        with pytest.raises(MemoryError, match="closed"):  # the host closed the memory it opened
+            await memory.get("/started")
+    async with await Memory.open(config.data_path / "f", agent="f") as again:
+        assert (await again.get("/started")) is not None  # written, committed, released

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
+
+import pytest
 
 from reverie.protocol import ResultStatus
 from reverie.runtime import Supervisor, connect, load_config
@@ -23,14 +27,20 @@ def test_readme_example_is_short() -> None:
     assert len(code.strip().splitlines()) < 20
 
 
-async def test_readme_custom_agent_receives_a_task_and_replies(tmp_path: Path) -> None:
+@pytest.fixture
+def swarm_log(tmp_path: Path) -> Iterator[TextIO]:
+    """Where the supervisor writes its agents' output (opened here: no blocking open on the loop)."""
+    with open(tmp_path / "swarm.log", "w") as log:
+        yield log
+
+
+async def test_readme_custom_agent_receives_a_task_and_replies(tmp_path: Path, swarm_log: TextIO) -> None:
     (tmp_path / "echo_agent.py").write_text(readme_example("echo_agent.py"))
     (tmp_path / "my-swarm.toml").write_text('swarm = "mine"\ndata_dir = "data"\n\n' + readme_example("echo.toml"))
     config = load_config(tmp_path / "my-swarm.toml")
-    with open(tmp_path / "swarm.log", "w") as log:
-        async with Supervisor(config, out=log):
-            async with connect(tmp_path / "my-swarm.toml") as swarm:
-                result = await swarm.submit("hello", kind="echo", timeout=30)
+    async with Supervisor(config, out=swarm_log), connect(tmp_path / "my-swarm.toml") as swarm:
+        result = await swarm.submit("hello", kind="echo", timeout=30)
+    swarm_log.flush()
     assert result.status is ResultStatus.ACCEPTED
     assert result.answer == "HELLO"
     assert result.agent == "echo"
