@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import signal
 import sys
 from pathlib import Path
 
-from reverie.runtime.process import pid_alive
-from reverie.runtime.swarm.state import read_state
+import pytest
 
-from .conftest import ROOT, eventually, run_cli
+from reverie.runtime import Supervisor, SwarmAlreadyRunning, load_config
+from reverie.runtime.process import pid_alive
+from reverie.runtime.swarm.state import SwarmState, read_state, write_state
+
+from .conftest import LOCAL_AGENTS, ROOT, eventually, run_cli
 
 
 async def status_json(config: Path, data: Path) -> dict:
@@ -206,3 +210,16 @@ async def test_a_hung_nats_server_is_restarted_though_its_process_lives(tmp_path
                 result = await swarm.submit(load_task("dns-cutover"), kind="plan", timeout=60)
     assert result.status is ResultStatus.ACCEPTED
     assert "did not answer 3 JetStream health checks in a row" in (tmp_path / "swarm.log").read_text()
+
+
+async def test_a_second_supervisor_for_a_live_swarms_data_dir_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "swarm.toml").write_text('swarm = "dup"\ndata_dir = "data"\n' + LOCAL_AGENTS)
+    config = load_config(tmp_path / "swarm.toml")
+    config.data_path.mkdir(parents=True)
+    live = SwarmState(swarm="dup", url="nats://127.0.0.1:1", pid=os.getpid(), started_at=0.0)
+    write_state(config.data_path, live)
+    with pytest.raises(SwarmAlreadyRunning, match="already running") as err:
+        async with Supervisor(config, out=io.StringIO()):
+            pass
+    assert (err.value.swarm, err.value.pid, err.value.data_dir) == ("dup", os.getpid(), config.data_path)
+    assert read_state(config.data_path) == live  # the live supervisor's state is left alone

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -113,7 +114,8 @@ class Supervisor:
         self.server: EmbeddedNats | None = None
         self.bus: Bus | None = None
         self.replicas: list[_Replica] = []
-        self._server_watch: asyncio.Task[None] | None = None
+        self._exits = contextlib.AsyncExitStack()
+        """What `start` acquired, released in reverse by `stop` (or by `start` when it fails)."""
         self._start_failure: asyncio.Future[str] | None = None
         data = config.data_path
         config_dir = str(Path(config.source).resolve().parent) if Path(config.source).exists() else ""
@@ -138,11 +140,7 @@ class Supervisor:
     # ------------------------------------------------------------------ lifecycle
 
     async def __aenter__(self) -> Supervisor:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
+        await self.start()
         return self
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
@@ -150,6 +148,16 @@ class Supervisor:
         await self.stop()
 
     async def start(self) -> None:
+        """Start the server (if embedded) and every replica; return once all are ready. A start
+        that fails releases what it had acquired: the supervisor is then stopped."""
+        try:
+            await self._start(self._exits)
+        except BaseException:
+            self._begin_stopping()
+            await self._exits.aclose()
+            raise
+
+    async def _start(self, exits: contextlib.AsyncExitStack) -> None:
         self.data.mkdir(parents=True, exist_ok=True)
         if self.config.gossip.enabled:
             created = ensure_keys(self.config)
@@ -172,20 +180,24 @@ class Supervisor:
                                        sync_always=nats.sync_always, authorization=authorization, tls=tls,
                                        encryption_key=key)
             self.url = await self.server.start()
+            exits.push_async_callback(self._stop_server, self.server)
             if key is not None:
                 mark_encrypted(store)
-            self._server_watch = asyncio.create_task(self._watch_server(self.server), name="nats-server")
+            watch = asyncio.create_task(self._watch_server(self.server), name="nats-server")
+            exits.push_async_callback(_cancel, watch)
             write_state(self.data, SwarmState(swarm=self.config.swarm, url=self.url, pid=os.getpid(),
                                               started_at=time.time(), server_pid=self.server.pid))
         else:
             self.url = ",".join(nats.servers)
         servers = self.url.split(",")
         self.bus = await connect_bus(self.config, ADMIN, servers, name=f"{self.config.swarm}.supervisor")
+        exits.push_async_callback(self.bus.close)
         # as `_admin`, before any agent starts: agents and clients may only look these up
         await self.bus.ensure_streams(self.config.streams)
         await TaskControl.open(self.bus)
         await self.bus.nc.subscribe(self.bus.subjects.rel("events.agent.*"), cb=self._on_event)
         await self.bus.nc.flush()
+        exits.push_async_callback(self._stop_replicas)
         for spec in self.config.agents:
             for i in range(spec.replicas):
                 label = spec.name if spec.replicas == 1 else f"{spec.name}.{i}"
@@ -279,11 +291,18 @@ class Supervisor:
                     r.ready.set()
 
     async def stop(self) -> None:
-        """SIGTERM every replica (they drain), SIGKILL what is left after the grace period."""
+        """SIGTERM every replica (they drain), SIGKILL what is left after the grace period; then
+        close the bus and stop the embedded server."""
         if self.stopping:
             return
-        self.stopping = True
+        self._begin_stopping()
+        await self._exits.aclose()
+
+    def _begin_stopping(self) -> None:
+        self.stopping = True  # replicas are not restarted, the server is not watched any more
         self.stopped.set()
+
+    async def _stop_replicas(self) -> None:
         procs = [r.proc for r in self.replicas if r.proc is not None and r.proc.returncode is None]
         for proc in procs:
             _signal(proc, signal.SIGTERM)
@@ -296,18 +315,19 @@ class Supervisor:
             await asyncio.gather(*waits, return_exceptions=True)
         tasks = [r.task for r in self.replicas if r.task is not None]
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self.bus is not None:
-            await self.bus.close()
-        if self._server_watch is not None:
-            self._server_watch.cancel()
-            await asyncio.gather(self._server_watch, return_exceptions=True)
-        if self.server is not None:
-            await self.server.stop()
-            clear_state(self.data)
+
+    async def _stop_server(self, server: EmbeddedNats) -> None:
+        await server.stop()
+        clear_state(self.data)
 
     def processes(self) -> dict[str, int | None]:
         """Current pid of each replica, by label."""
         return {r.label: r.pid for r in self.replicas}
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def _signal(proc: asyncio.subprocess.Process, sig: int) -> None:
