@@ -19,12 +19,14 @@ from reverie.agents.claude.client import (
     cost_of,
 )
 from reverie.agents.claude.consolidator import ClaudeConsolidator
-from reverie.protocol import Decision, Reason, Result, ResultStatus
+from reverie.agents.claude.reasoner import ClaudeReasoner
+from reverie.agents.reasoners import RoundState
+from reverie.protocol import Decision, Reason, Result, ResultStatus, Task
 from reverie.runtime import Supervisor, SwarmConfig, connect, load_config
 from reverie.runtime.memory import Lesson, MemoryStore
 from reverie.runtime.memory import dreams as consolidation
 
-from .conftest import CRITICS, agents_running, eventually, load_task, make_config
+from .conftest import CRITICS, agents_running, eventually, load_task, make_config, run_cli
 from .fakes.claude_fixtures import GOOD, agents, candidate, judge_agent, solve
 from .fakes.messages_api import (
     Expire,
@@ -72,7 +74,7 @@ async def test_tool_candidates_are_parsed_off_schema_ones_rejected_and_usage_is_
     assert result.usage is not None and result.usage.requests == 2
     for name, value in totals.items():
         assert getattr(result.usage, name) == value, name
-    for rnd, logged in zip(result.trace, fake.usage_log):
+    for rnd, logged in zip(result.trace, fake.usage_log, strict=False):
         assert rnd.usage is not None and rnd.usage.cache_read_input_tokens == logged["cache_read_input_tokens"]
     price = DEFAULT_PRICES["claude-sonnet-5-5"]
     expected = sum(cost_of(msgspec.convert(u, _Tokens), price, batched=False) or 0 for u in fake.usage_log)
@@ -109,9 +111,6 @@ async def test_claude_reads_and_writes_the_dreamers_memory_through_the_memory_to
 
 
 async def test_cancelling_a_round_cancels_its_request_and_frees_its_slot(fake: FakeAnthropic) -> None:
-    from reverie.agents.claude.reasoner import ClaudeReasoner
-    from reverie.protocol import Task
-
     reasoner = ClaudeReasoner(ClaudeOptions(base_url=fake.url, api_key_env="REVERIE_TEST_ANTHROPIC_KEY",
                                             concurrency=1, max_retries=0))
     task = Task(id="c1", kind="plan", input=load_task("db-migration"))
@@ -130,10 +129,6 @@ async def test_cancelling_a_round_cancels_its_request_and_frees_its_slot(fake: F
 
 
 async def test_an_expired_batch_entry_is_sent_again_in_a_new_batch(fake: FakeAnthropic) -> None:
-    from reverie.agents.claude.reasoner import ClaudeReasoner
-    from reverie.agents.reasoners import RoundState
-    from reverie.protocol import Task
-
     reasoner = ClaudeReasoner(ClaudeOptions(base_url=fake.url, api_key_env="REVERIE_TEST_ANTHROPIC_KEY",
                                             mode="batch", batch_poll=0.05))
     saved: list[dict[str, Any] | None] = []
@@ -193,8 +188,8 @@ async def test_a_dreamer_killed_during_its_batch_resumes_it_and_pays_once(
                     + agents(fake.url, mode="batch", k=1))
     config = load_config(path)
     fake.script(Reply.tools("propose_candidate", [candidate(GOOD)]))
-    with open(tmp_path / "swarm.log", "w") as log:
-        async with Supervisor(config, out=log) as sup, connect(config) as swarm:
+    with await asyncio.to_thread(open, tmp_path / "swarm.log", "w") as log:
+        async with Supervisor(config, out=log), connect(config) as swarm:
             waiting = asyncio.create_task(swarm.submit(load_task("db-migration"), kind="plan", task_id="b1",
                                                        timeout=90))
 
@@ -268,8 +263,8 @@ seed = 7
     bodies = [r.body for r in fake.message_requests()]
     assert all("2. Verify checksums" in b["system"][0]["text"] and b["system"][0]["cache_control"] for b in bodies)
     # claude-sonnet-5-5 refuses a forced tool choice: asked with `auto` and in words
-    assert all("tool_choice" not in b and "call the `verdict` tool exactly once" in b["messages"][0]["content"][-1]["text"]
-               for b in bodies)
+    assert all("tool_choice" not in b
+               and "call the `verdict` tool exactly once" in b["messages"][0]["content"][-1]["text"] for b in bodies)
     assert sum(u["cache_read_input_tokens"] for u in fake.usage_log) > 0  # one cached prefix per task
     # the critic's spend is part of what the task cost, by agent
     assert result.usage_by_agent["judge"].requests == len(bodies) and "dreamer" not in result.usage_by_agent
@@ -345,7 +340,6 @@ def test_a_consolidation_dream_at_the_spend_cap_fails_at_once_and_changes_nothin
 
 
 def test_a_missing_key_is_a_one_line_config_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from .conftest import run_cli
 
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
     proc = run_cli("up", str(Path(__file__).resolve().parent.parent / "deploy" / "anthropic.toml"),

@@ -209,8 +209,7 @@ async def test_an_entry_the_operator_cancelled_is_not_sent_again(fake: FakeAnthr
     fake.batch_delay = None  # runs until someone ends it
 
     async def operator() -> None:
-        while not fake.batches:
-            await asyncio.sleep(0.02)
+        assert await asyncio.to_thread(fake.wait_until, lambda: bool(fake.batches), 30)
         client = anthropic.AsyncAnthropic(api_key="sk-ant-test-key", base_url=fake.url)
         await client.messages.batches.cancel(next(iter(fake.batches)))
         await client.close()
@@ -225,8 +224,9 @@ async def test_an_entry_the_operator_cancelled_is_not_sent_again(fake: FakeAnthr
 async def test_a_round_that_gives_up_on_its_batch_cancels_it(fake: FakeAnthropic) -> None:
     fake.batch_delay = None
     propose = asyncio.create_task(batched(fake, plan_task()))
-    while not fake.batches:
-        await asyncio.sleep(0.02)
+    # the round holds the batch id once it polls the batch
+    assert await asyncio.to_thread(fake.wait_until, lambda: any(
+        r.method == "GET" and r.path.startswith("/v1/messages/batches/") for r in fake.requests), 30)
     propose.cancel()  # the task's time budget ran out (the dreamer's wait_for), or the agent stops
     with pytest.raises(asyncio.CancelledError):
         await propose

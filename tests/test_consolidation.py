@@ -13,6 +13,8 @@ from reverie.protocol import Reason
 from reverie.runtime.memory import EdgeKind, Lesson, MemoryLocked, MemoryStore
 from reverie.runtime.memory.dreams import DreamMode, DreamStatus, dream, in_place_lock
 
+from .conftest import LOCAL_AGENTS, agents_running, eventually, make_config
+
 
 def seeded_store(path: Path) -> MemoryStore:
     store = MemoryStore.open(path, agent="dreamer")
@@ -98,8 +100,6 @@ def test_canceled_and_oversized_instructions(tmp_path: Path) -> None:
 
 
 async def test_a_dreamer_consolidates_its_memory_on_schedule(nats_url: str, tmp_path: Path) -> None:
-    from .conftest import LOCAL_AGENTS, agents_running, eventually, make_config
-
     agents = LOCAL_AGENTS.replace("verdict_timeout = 5.0\n", "verdict_timeout = 5.0\nconsolidate_every = 0.3\n", 1)
     config = make_config(nats_url, tmp_path / "data", agents=agents)
     async with agents_running(config, nats_url) as hosts:

@@ -24,7 +24,8 @@ from .conftest import LOCAL_AGENTS, eventually, load_task
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)], capture_output=True, text=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
     assert done.returncode == 0, f"cannot mount a small tmpfs (the disk-full test needs root): {done.stderr}"
     try:
         yield mount
@@ -57,7 +58,7 @@ async def test_a_disk_filled_while_tasks_run_and_then_freed_loses_no_task(small_
     async def count(msg: Any) -> None:
         published[codec.decode(msg.data).task_id] += 1
 
-    with open(small_disk.parent / "swarm.log", "w") as log:
+    with await asyncio.to_thread(open, small_disk.parent / "swarm.log", "w") as log:
         async with Supervisor(config, out=log, health_interval=0.5), connect(config) as swarm:
             await swarm.bus.nc.subscribe(swarm.bus.subjects.all_results, cb=count)
             tasks = [Task(id=f"d{i:02d}", kind="plan", input=spec) for i in range(30)]

@@ -5,6 +5,7 @@ same run with encryption off finds the marker: the check can fail."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
 import uuid
@@ -32,7 +33,7 @@ async def run_swarm(tmp_path: Path, marker: str, *, encrypt: bool) -> Path:
     (folder / "swarm.toml").write_text(f'swarm = "rest"\ndata_dir = "data"\n[nats]\nencrypt = {str(encrypt).lower()}\n'
                                        + LOCAL_AGENTS)
     config = load_config(folder / "swarm.toml")
-    with open(folder / "swarm.log", "w") as log:
+    with await asyncio.to_thread(open, folder / "swarm.log", "w") as log:
         async with Supervisor(config, out=log), connect(config) as swarm:
             result = await swarm.submit(marked_spec(marker), kind="plan", timeout=60)
             assert result.status is ResultStatus.ACCEPTED and f"lower_ttl_{marker}" in result.answer["steps"]
@@ -42,7 +43,8 @@ async def run_swarm(tmp_path: Path, marker: str, *, encrypt: bool) -> Path:
 
 
 def files_holding(data: Path, marker: str) -> list[str]:
-    return sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file() and marker.encode() in p.read_bytes())
+    return sorted(str(p.relative_to(data)) for p in data.rglob("*")
+                  if p.is_file() and marker.encode() in p.read_bytes())
 
 
 async def test_no_file_under_data_dir_holds_a_task_or_a_result_in_plaintext(tmp_path: Path) -> None:
@@ -60,7 +62,8 @@ async def test_a_lost_jetstream_key_is_refused_not_replaced(tmp_path: Path) -> N
     data = await run_swarm(tmp_path, "zq" + uuid.uuid4().hex, encrypt=True)
     (data / "keys" / "nats" / "jetstream.key").unlink()
     config = load_config(tmp_path / "on" / "swarm.toml")
-    with open(tmp_path / "again.log", "w") as log, pytest.raises(JetStreamKeyMissing, match="Restore jetstream.key"):
+    with (await asyncio.to_thread(open, tmp_path / "again.log", "w") as log,
+          pytest.raises(JetStreamKeyMissing, match=r"Restore jetstream\.key")):
         async with Supervisor(config, out=log):
             pass
     assert not (data / "keys" / "nats" / "jetstream.key").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -167,7 +168,7 @@ async def test_automatic_caching_moves_forward_over_a_conversation(
         history.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in msg.content]})
         reads.append(msg.usage.cache_read_input_tokens or 0)
         assert msg.usage.input_tokens == 0  # everything up to the last block is read or written
-    assert reads[0] == 0 and all(b > a > 0 for a, b in zip(reads[1:], reads[2:]))
+    assert reads[0] == 0 and all(b > a > 0 for a, b in itertools.pairwise(reads[1:]))
 
 
 async def test_retry_after_then_success(fake_anthropic: FakeAnthropic) -> None:

@@ -593,7 +593,7 @@ async def test_group_commit_isolates_a_failing_batch(tmp_path: Path) -> None:
 
         outcomes = await asyncio.gather(*(write(f"/free/{i}", None) for i in range(20)),
                                         write("/taken", None), *(write(f"/more/{i}", None) for i in range(20)))
-        assert [o for o in outcomes if isinstance(o, PreconditionFailed)][0].path == "/taken"
+        assert next(o for o in outcomes if isinstance(o, PreconditionFailed)).path == "/taken"
         assert sum(1 for o in outcomes if o == 1) == 40
         assert (await memory.get("/taken")).text == "first"  # type: ignore[union-attr]
         assert await memory.checkpoint("taken") is None, "the failed batch wrote nothing"

@@ -81,7 +81,7 @@ def test_sigkilled_writers_lose_no_reported_commit(tmp_path: Path) -> None:
     rng = random.Random(20261125)
     directory = tmp_path / "store"
     reported: list[int] = []
-    for round_ in range(20):
+    for _ in range(20):
         got = run_and_kill(directory, rng.choice([0, 1, 2, 5, rng.randint(1, 40)]), tmp_path / "writer.log")
         if reported and got:
             assert got[0] > reported[-1], "a new writer continues after the last commit"

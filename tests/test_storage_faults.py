@@ -69,7 +69,7 @@ def flip_in_file(directory: Path, db: str, key: bytes) -> bytes:
             f.seek(offset + at)
             f.write(bytes([byte ^ 0x08]))
     after = _raw(directory, db, key)
-    assert len(after) == len(before) and sum(bin(a ^ b).count("1") for a, b in zip(after, before)) == 1
+    assert len(after) == len(before) and sum(bin(a ^ b).count("1") for a, b in zip(after, before, strict=True)) == 1
     return after
 
 
@@ -429,7 +429,8 @@ def test_check_finds_the_damage_repair_moves_it_and_a_second_check_is_clean(tmp_
 
     repaired = run_cli(*mem, "check", "--repair")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
-    assert "moved to quarantine #1: /tasks/a/rounds/1 v1" in repaired.stdout and "clean after moving 1" in repaired.stdout
+    assert "moved to quarantine #1: /tasks/a/rounds/1 v1" in repaired.stdout
+    assert "clean after moving 1" in repaired.stdout
 
     again = run_cli(*mem, "--json", "check")
     report = json.loads(again.stdout)

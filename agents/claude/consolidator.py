@@ -32,7 +32,12 @@ from .client import (
 from .models import rules_for
 from .stops import unusable_stop
 
-__all__ = ["ClaudeConsolidator", "PLAN_TOOL"]
+__all__ = [
+    "PLAN_TOOL",
+    "SYSTEM_PROMPT",
+    "TOOL_NAME",
+    "ClaudeConsolidator",
+]
 
 TOOL_NAME = "consolidation_plan"
 
@@ -112,7 +117,8 @@ class ClaudeConsolidator:
         except anthropic.APIConnectionError as exc:
             raise ClaudeUnavailable(f"consolidation: {exc}") from exc
         u = message.usage
-        usage.input_tokens += (u.input_tokens or 0) + (u.cache_creation_input_tokens or 0) + (u.cache_read_input_tokens or 0)
+        usage.input_tokens += ((u.input_tokens or 0) + (u.cache_creation_input_tokens or 0)
+                               + (u.cache_read_input_tokens or 0))
         usage.output_tokens += u.output_tokens or 0
         cost = usage_of(u, self.price, self.options.model, batched=False)
         usage.cost_usd = None if self.price is None else (usage.cost_usd or 0.0) + (cost.cost_usd or 0.0)

@@ -37,7 +37,12 @@ from reverie.runtime.memory import (
     Version,
 )
 
-__all__ = ["READ_ONLY_PREFIXES", "MemoryTool"]
+__all__ = [
+    "MAX_LINES",
+    "PREFIX",
+    "READ_ONLY_PREFIXES",
+    "MemoryTool",
+]
 
 PREFIX = "/memories"
 MAX_LINES = 999_999
@@ -111,9 +116,10 @@ class MemoryTool(BetaAsyncAbstractMemoryTool):
             raise ToolError(f"The path {path} does not exist. Please provide a valid path.")
         listing = _listing(shown, self._dir(rest), infos)
         if not rest and self.runtime_view is not None:
-            records = [i for i in await self.memory.list("/", include_invalid=False) if i.path.startswith(self.read_only)]
-            listing += (f"\n{_size(sum(i.size for i in records))}\t{PREFIX}/{self.runtime_view}/ (read-only: the runtime's "
-                        f"records: {', '.join(p.strip('/') for p in self.read_only)})")
+            records = [i for i in await self.memory.list("/", include_invalid=False)
+                       if i.path.startswith(self.read_only)]
+            listing += (f"\n{_size(sum(i.size for i in records))}\t{PREFIX}/{self.runtime_view}/ (read-only: "
+                        f"the runtime's records: {', '.join(p.strip('/') for p in self.read_only)})")
         return listing
 
     async def create(self, command: BetaMemoryTool20250818CreateCommand) -> str:
@@ -270,8 +276,8 @@ class MemoryTool(BetaAsyncAbstractMemoryTool):
 
     def _writable(self, mem: str) -> None:
         if self.runtime_view is not None and not mem.startswith(self.root):
-            raise ToolError(f"The path {self._shown(mem)} is read-only: {PREFIX}/{self.runtime_view}/ shows the runtime's "
-                            f"records; write your own files anywhere else under {PREFIX}")
+            raise ToolError(f"The path {self._shown(mem)} is read-only: {PREFIX}/{self.runtime_view}/ shows the "
+                            f"runtime's records; write your own files anywhere else under {PREFIX}")
         for prefix in self.read_only:
             if mem.startswith(prefix) or mem == prefix[:-1]:
                 raise ToolError(f"The path {self._shown(mem)} is read-only: {prefix} is managed by the runtime")
@@ -380,7 +386,7 @@ def _listing(path: str, prefix: str, infos: list[MemoryInfo]) -> str:
             if not parts[depth - 1] or parts[depth - 1].startswith("."):
                 break
             is_dir = 1 if depth < len(parts) else 0
-            key = tuple((p, 1) for p in parts[:depth - 1]) + ((parts[depth - 1], is_dir),)
+            key = (*((p, 1) for p in parts[:depth - 1]), (parts[depth - 1], is_dir))
             entries[key] = entries.get(key, 0) + info.size
     lines = [f"{_size(sum(i.size for i in infos))}\t{path}"]
     for key in sorted(entries):

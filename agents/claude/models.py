@@ -15,7 +15,18 @@ from typing import Literal
 import msgspec
 from anthropic._constants import ANTHROPIC_API_VERSION
 
-__all__ = ["API_VERSION", "EFFORTS", "ModelRules", "SAMPLING_API", "model_entry", "rules_for"]
+__all__ = [
+    "API_VERSION",
+    "EFFORTS",
+    "MODEL_RULES",
+    "SAMPLING_API",
+    "UNKNOWN",
+    "Effort",
+    "ModelRules",
+    "ThinkingType",
+    "model_entry",
+    "rules_for",
+]
 
 log = logging.getLogger("reverie.claude")
 
@@ -75,8 +86,8 @@ MODEL_RULES: dict[str, ModelRules] = {
     "claude-fable-5": msgspec.structs.replace(_ALWAYS_ADAPTIVE, forced_tool_choice=True),
     "claude-mythos-5": msgspec.structs.replace(_ALWAYS_ADAPTIVE, forced_tool_choice=True),
     # Sonnet 5.5: `between_tools` instead of `disabled`, no forced tool use
-    "claude-sonnet-5-5": msgspec.structs.replace(_ADAPTIVE_5, forced_tool_choice=False,
-                                                 thinking=frozenset({"adaptive", "between_tools"}), off="between_tools"),
+    "claude-sonnet-5-5": msgspec.structs.replace(_ADAPTIVE_5, forced_tool_choice=False, off="between_tools",
+                                                 thinking=frozenset({"adaptive", "between_tools"})),
     "claude-opus-5": _ADAPTIVE_5,
     "claude-sonnet-5": msgspec.structs.replace(_ADAPTIVE_5, min_cache_tokens=1024),  # disabled: inferred from Opus 5
     "claude-haiku-5-5": msgspec.structs.replace(_ADAPTIVE_5, default_effort="medium"),  # forcing: inferred

@@ -90,15 +90,42 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Union
+from typing import Any
 
 import pytest
+from jiter import from_json  # an `anthropic` dependency
 
-__all__ = ["FakeAnthropic", "Reply", "HttpError", "StreamError", "Hang", "Expire", "Drop", "Action",
-           "Recorded", "Batch", "fake_anthropic", "MODEL_RULES", "ModelRules", "model_rules", "check_request",
-           "partial_input"]
+__all__ = [
+    "ALL_EFFORTS",
+    "FORCED_TOOL",
+    "FORCED_WITH_THINKING",
+    "MODEL_RULES",
+    "NEW_API_VERSION",
+    "NO_EFFORT",
+    "NO_XHIGH",
+    "PREFILL",
+    "REFUSAL_EXPLANATION",
+    "SAMPLING_PAIR",
+    "UP_TO_HIGH",
+    "Action",
+    "Batch",
+    "Drop",
+    "Expire",
+    "FakeAnthropic",
+    "Hang",
+    "HttpError",
+    "ModelRules",
+    "Recorded",
+    "Reply",
+    "StreamError",
+    "check_request",
+    "fake_anthropic",
+    "main",
+    "model_rules",
+    "partial_input",
+]
 
 
 REFUSAL_EXPLANATION = "This request was declined because it could enable cyber harm."
@@ -160,9 +187,8 @@ def partial_input(partial_json: str) -> Any:
     if not partial_json:
         return {}
     try:
-        from jiter import from_json  # an `anthropic` dependency
         return from_json(partial_json.encode(), partial_mode=True)
-    except (ImportError, ValueError):
+    except ValueError:
         return {}
 
 
@@ -210,7 +236,7 @@ class Drop:
     reply: Reply | None = None
 
 
-Action = Union[Reply, HttpError, StreamError, Hang, Expire, Drop, Callable[[dict[str, Any]], "Action"]]
+Action = Reply | HttpError | StreamError | Hang | Expire | Drop | Callable[[dict[str, Any]], "Action"]
 _ACTION_TYPES = (Reply, HttpError, StreamError, Hang, Expire, Drop)
 
 
@@ -528,6 +554,7 @@ class FakeAnthropic:
         self._script: deque[Action] = deque()
         self._cache: dict[str, tuple[float, float]] = {}  # prefix hash -> (expires, ttl)
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)  # a request was recorded or a batch created
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -571,6 +598,12 @@ class FakeAnthropic:
         with self._lock:
             return len(self._script)
 
+    def wait_until(self, check: Callable[[], bool], timeout: float) -> bool:
+        """Block until `check()` (run under the fake's lock) holds after a request is recorded or a
+        batch created; False after `timeout` seconds. From a test: `await asyncio.to_thread(...)`."""
+        with self._changed:
+            return self._changed.wait_for(check, timeout)
+
     def message_requests(self) -> list[Recorded]:
         return [r for r in list(self.requests) if r.method == "POST" and r.path == "/v1/messages"]
 
@@ -600,7 +633,7 @@ class FakeAnthropic:
                 b.results = [done.get(r["custom_id"]) or
                              {"custom_id": r["custom_id"], "result": {"type": "canceled"} if canceled
                               else self._batch_result(b, r["custom_id"], r["params"])} for r in b.requests]
-                b.processing_status, b.ended_at = "ended", datetime.now(timezone.utc)
+                b.processing_status, b.ended_at = "ended", datetime.now(UTC)
             return b
 
     def run_entries(self, batch_id: str, count: int) -> Batch:
@@ -753,6 +786,7 @@ class FakeAnthropic:
         rec = Recorded(method, path, {k.lower(): v for k, v in h.headers.items()}, body, time.time())
         with self._lock:
             self.requests.append(rec)
+            self._changed.notify_all()
         try:
             auth = rec.headers.get("authorization", "")  # anthropic>=2 sends the api_key as a Bearer token
             key = rec.headers.get("x-api-key") or (auth[7:] if auth.lower().startswith("bearer ") else None)
@@ -796,7 +830,7 @@ class FakeAnthropic:
                 if m[2] == "/cancel":
                     self.cancels.append(b.id)
                 if m[2] == "/cancel" and b.processing_status == "in_progress":
-                    b.processing_status, b.cancel_initiated_at = "canceling", datetime.now(timezone.utc)
+                    b.processing_status, b.cancel_initiated_at = "canceling", datetime.now(UTC)
                 if method == "DELETE":
                     del self.batches[b.id]
                 out = {"id": b.id, "type": "message_batch_deleted"} if method == "DELETE" else self._batch_json(b)
@@ -821,7 +855,7 @@ class FakeAnthropic:
             events = _sse_events(msg, cut_after=action.after_blocks)
             error = {"type": "error", "error": {"type": action.error_type, "message": action.message},
                      "request_id": h.request_id}
-            h.send_sse(events + [("error", error)])
+            h.send_sse([*events, ("error", error)])
         elif isinstance(action, StreamError):
             h.send_error_action(HttpError(529, action.error_type, action.message))
         elif isinstance(action, Expire):
@@ -845,9 +879,10 @@ class FakeAnthropic:
             raise _ApiError(400, "invalid_request_error", "requests: custom_id values must be unique")
         with self._lock:
             delay = self.batch_delay
-            b = Batch(_new_id("msgbatch_"), reqs, datetime.now(timezone.utc),
+            b = Batch(_new_id("msgbatch_"), reqs, datetime.now(UTC),
                       None if delay is None else self.clock() + delay, headers=dict(headers))
             self.batches[b.id] = b
+            self._changed.notify_all()
         return b
 
     def _tick(self, b: Batch) -> Batch:
@@ -901,7 +936,8 @@ def _sse_events(msg: dict[str, Any], cut_after: int | None = None,
         return events
     delta_usage = {k: usage.get(k) for k in
                    ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")}
-    return events + [
+    return [
+        *events,
         ("message_delta", {"type": "message_delta", "delta": {"stop_reason": msg["stop_reason"], "stop_sequence": None,
                                                               "stop_details": msg.get("stop_details")},
                            "usage": delta_usage}),
@@ -1007,7 +1043,8 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m tests.fakes.messages_api", description="A fake Anthropic Messages API on loopback.")
+    p = argparse.ArgumentParser(prog="python -m tests.fakes.messages_api",
+                                description="A fake Anthropic Messages API on loopback.")
     p.add_argument("--port-file", required=True, help="write the URL here (and to stdout) once listening")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--batch-delay", default="0", help="seconds, or 'none' to never end batches by themselves")
