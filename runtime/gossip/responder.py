@@ -2,8 +2,8 @@
 a typed `Error`, and send replies. The one implementation for every core-NATS responder of
 an agent process (its handlers, its status, its gossip node).
 
-It lives in the gossip package because the agent host imports the gossip node: a module in
-`host/` could not be imported from here without a circle.
+It lives in the gossip package because the agent host imports the gossip node: the node
+could not import it from `host/` without a circle.
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ from ..logs import BurstLog
 
 __all__ = ["Responder"]
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
-class Responder(Generic[T]):
-    """Decodes requests of type `T` arriving on `bus` and answers them.
+class Responder(Generic[_T]):
+    """Decodes requests of type `_T` arriving on `bus` and answers them.
 
     `on_bad(msg, exc)` counts and logs a request that does not decode (the sender, if it
     awaits a reply, gets `Error(code=exc.reason)`); `on_sent(n)` is told the size of every
     reply sent."""
 
-    def __init__(self, bus: Bus, codec: Codec[T], *, burst: BurstLog,
+    def __init__(self, bus: Bus, codec: Codec[_T], *, burst: BurstLog,
                  on_bad: Callable[[Msg, ProtocolError], None],
                  on_sent: Callable[[int], None] | None = None) -> None:
         self.bus = bus
@@ -41,7 +41,7 @@ class Responder(Generic[T]):
         self._on_bad = on_bad
         self._on_sent = on_sent
 
-    async def decode(self, msg: Msg) -> T | None:
+    async def decode(self, msg: Msg) -> _T | None:
         """The request `msg` carries, or None once the sender got a typed `Error` for it."""
         try:
             return self.codec.decode(msg.data)

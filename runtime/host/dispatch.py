@@ -5,21 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
-import nats.errors
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from reverie.protocol import Codec, Error, ProtocolError, encode
+from reverie.protocol import Codec, Error, ProtocolError
 
 from ..agent import Agent, BoundHandler, Context
 from ..bus.bus import Bus
 from ..config import AgentSpec, SwarmConfig
+from ..gossip.responder import Responder
 from ..logs import BurstLog
 
 __all__ = ["Dispatcher"]
+
+_T = TypeVar("_T")
 
 
 class Dispatcher:
@@ -60,27 +62,28 @@ class Dispatcher:
         self.counters["error.handler"] += 1
         self.burst.warning(f"handler:{h.name}", "handler %s failed: %r", h.name, exc, exc_info=True)
 
-    async def reply(self, msg: Msg, reply: msgspec.Struct) -> None:
-        try:  # a fan-out request's inbox gets `<inbox>.<our name>`: the reply names its sender
-            await self.bus.nc.publish(self.bus.reply_subject(msg.reply), encode(reply))
-        except nats.errors.Error as exc:
-            self.burst.warning("reply", "could not reply on %s: %s", msg.reply, exc)
+    def responder(self, codec: Codec[_T]) -> Responder[_T]:
+        """Decodes requests with `codec` (a bad one is counted, its sender told) and answers them."""
+        return Responder(self.bus, codec, burst=self.burst, on_bad=self._bad_request)
+
+    def _bad_request(self, msg: Msg, exc: ProtocolError) -> None:
+        self.count_bad(msg.subject, exc)
 
     # ------------------------------------------------------------------ core subscriptions
 
     async def subscribe(self, h: BoundHandler) -> Subscription:
         """Serve handler `h` on its core subject, `limit(h)` messages at a time."""
-        codec: Codec[Any] = Codec(h.message_type, max_bytes=self.config.max_message_bytes)
+        requests: Responder[Any] = self.responder(Codec(h.message_type, max_bytes=self.config.max_message_bytes))
         queue = self.spec.name if h.spec.queue == "" else (h.spec.queue or "")
         limit = self.limit(h)
         slots = asyncio.Semaphore(limit)
 
         async def on_msg(msg: Msg) -> None:
             if limit == 1:
-                await self._serve(h, codec, msg)
+                await self._serve(h, requests, msg)
                 return
             await slots.acquire()  # backpressure: holds this subscription's delivery loop
-            task = asyncio.create_task(self._serve(h, codec, msg))
+            task = asyncio.create_task(self._serve(h, requests, msg))
             self.inflight.add(task)
             task.add_done_callback(release)
 
@@ -91,27 +94,22 @@ class Dispatcher:
         return await self.bus.nc.subscribe(self.bus.subjects.rel(h.spec.pattern), queue=queue, cb=on_msg,
                                            pending_msgs_limit=1_000_000)
 
-    async def _serve(self, h: BoundHandler, codec: Codec[Any], msg: Msg) -> None:
+    async def _serve(self, h: BoundHandler, requests: Responder[Any], msg: Msg) -> None:
         self.counters["received"] += 1
-        try:
-            message = codec.decode(msg.data)
-        except ProtocolError as exc:
-            self.count_bad(msg.subject, exc)
-            if msg.reply:
-                await self.reply(msg, Error(code=exc.reason, message=exc.detail, subject=msg.subject))
+        message = await requests.decode(msg)
+        if message is None:  # its sender got a typed Error
             return
         try:
             reply = await self.call(h, message)
         except Exception as exc:
             self.count_handler_error(h, exc)
-            if msg.reply:
-                await self.reply(msg, Error(code="handler", message=f"{type(exc).__name__}: {exc}",
-                                            subject=msg.subject))
+            await requests.answer(msg, Error(code="handler", message=f"{type(exc).__name__}: {exc}",
+                                             subject=msg.subject))
             return
         self.counters["handled"] += 1
         if reply is not None and msg.reply:
             if isinstance(reply, msgspec.Struct):
-                await self.reply(msg, reply)
+                await requests.answer(msg, reply)
             else:
                 self.count_handler_error(h, TypeError(f"{h.name} returned {type(reply).__name__}, "
                                                       "not a reverie.protocol message"))

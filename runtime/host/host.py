@@ -22,12 +22,13 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from reverie.protocol import AgentState, AgentStatus, Codec, Error, Lifecycle, ProtocolError, Result, StatusRequest
+from reverie.protocol import AgentState, AgentStatus, Codec, Lifecycle, Result, StatusRequest
 
 from ..agent import Agent, Context
 from ..bus.bus import Bus
 from ..config import AgentSpec, SwarmConfig
 from ..gossip.node import GossipNode
+from ..gossip.responder import Responder
 from ..kinds import Roster
 from ..memory import Memory, Quarantined
 from .dispatch import Dispatcher
@@ -70,7 +71,8 @@ class AgentHost:
         self._memory: Memory | None = None
         self._memory_lock = asyncio.Lock()
         self.ctx.host = self
-        self._status_codec: Codec[StatusRequest] = Codec(StatusRequest, max_bytes=config.max_message_bytes)
+        self._status: Responder[StatusRequest] = self.dispatch.responder(
+            Codec(StatusRequest, max_bytes=config.max_message_bytes))
 
     async def __aenter__(self) -> AgentHost:
         await self.start()
@@ -214,12 +216,5 @@ class AgentHost:
                     await self._stopping.wait()
 
     async def _on_status(self, msg: Msg) -> None:
-        if not msg.reply:
-            return
-        try:
-            self._status_codec.decode(msg.data)
-        except ProtocolError as exc:
-            self.dispatch.count_bad(msg.subject, exc)
-            await self.dispatch.reply(msg, Error(code=exc.reason, message=exc.detail, subject=msg.subject))
-            return
-        await self.dispatch.reply(msg, self.status())
+        if msg.reply and await self._status.decode(msg) is not None:
+            await self._status.answer(msg, self.status())
