@@ -37,6 +37,8 @@ from reverie.runtime.memory import (
     Version,
 )
 
+from .memory_view import LINE_NUMBER_WIDTH, MAX_LINES, listing, numbered, size, text_of
+
 __all__ = [
     "MAX_LINES",
     "PREFIX",
@@ -45,8 +47,6 @@ __all__ = [
 ]
 
 PREFIX = "/memories"
-MAX_LINES = 999_999
-_WIDTH = len(str(MAX_LINES))
 _COMMANDS = ("view", "create", "str_replace", "insert", "delete", "rename")
 
 READ_ONLY_PREFIXES: tuple[str, ...] = (
@@ -108,19 +108,19 @@ class MemoryTool(BetaAsyncAbstractMemoryTool):
         rest = self._resolve(path)
         shown = PREFIX + "/" + rest if rest else PREFIX
         if rest and (version := await self._file(rest)) is not None:
-            return _numbered(shown, _text(version, path), command.view_range)
+            return numbered(shown, text_of(version, path), command.view_range)
         infos = await self.memory.list(self._dir(rest), include_invalid=False)
         if self._in_view(rest):
             infos = [i for i in infos if i.path.startswith(self.read_only)]
         if rest and not infos:
             raise ToolError(f"The path {path} does not exist. Please provide a valid path.")
-        listing = _listing(shown, self._dir(rest), infos)
+        shown_dir = listing(shown, self._dir(rest), infos)
         if not rest and self.runtime_view is not None:
             records = [i for i in await self.memory.list("/", include_invalid=False)
                        if i.path.startswith(self.read_only)]
-            listing += (f"\n{_size(sum(i.size for i in records))}\t{PREFIX}/{self.runtime_view}/ (read-only: "
-                        f"the runtime's records: {', '.join(p.strip('/') for p in self.read_only)})")
-        return listing
+            shown_dir += (f"\n{size(sum(i.size for i in records))}\t{PREFIX}/{self.runtime_view}/ (read-only: "
+                          f"the runtime's records: {', '.join(p.strip('/') for p in self.read_only)})")
+        return shown_dir
 
     async def create(self, command: BetaMemoryTool20250818CreateCommand) -> str:
         path = command.path
@@ -144,7 +144,7 @@ class MemoryTool(BetaAsyncAbstractMemoryTool):
         rest = self._resolve(path)
         old, new = _arg(command.old_str, "old_str"), _arg(command.new_str, "new_str")
         version = await self._existing_file(path, rest)
-        content = _text(version, path)
+        content = text_of(version, path)
         count = content.count(old)
         if count == 0:
             raise ToolError(f"No replacement was performed, old_str `{old}` did not appear verbatim in {path}.")
@@ -160,7 +160,7 @@ class MemoryTool(BetaAsyncAbstractMemoryTool):
         new_content = content.replace(old, new)
         await self._rewrite(path, version, new_content)
         new_lines = new_content.split("\n")
-        snippet = [f"{str(n).rjust(_WIDTH)}\t{new_lines[n - 1]}"
+        snippet = [f"{str(n).rjust(LINE_NUMBER_WIDTH)}\t{new_lines[n - 1]}"
                    for n in range(max(0, changed - 2) + 1, min(len(new_lines), changed + 3) + 1)]
         return ("The memory file has been edited. Here is the snippet showing the change (with line numbers):\n"
                 + "\n".join(snippet))
@@ -170,7 +170,7 @@ class MemoryTool(BetaAsyncAbstractMemoryTool):
         rest = self._resolve(path)
         text, at = _arg(command.insert_text, "insert_text"), command.insert_line
         version = await self._existing_file(path, rest)
-        lines = _text(version, path).split("\n")
+        lines = text_of(version, path).split("\n")
         if lines[-1] == "":  # like the SDK: split on LF only, without the empty tail of a last newline
             lines.pop()
         if not isinstance(at, int) or isinstance(at, bool) or at < 0 or at > len(lines):
@@ -349,57 +349,3 @@ def _arg(value: object, name: str) -> str:
     if not isinstance(value, str):
         raise ToolError(f"Parameter `{name}` must be a string, got: {value!r}")
     return value
-
-
-def _text(version: Version, path: str) -> str:
-    try:
-        text = version.content.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    if text is None or "\0" in text:  # msgpack, sealed gossip blocks...: not for the model to read
-        raise ToolError(f"The file {path} is not a text file")
-    return text
-
-
-def _numbered(path: str, content: str, view_range: object) -> str:
-    lines = content.split("\n")
-    if len(lines) > MAX_LINES:
-        raise ToolError(f"File {path} exceeds maximum line limit of 999,999 lines.")
-    start = 0
-    if view_range:
-        if not isinstance(view_range, list) or not all(isinstance(n, int) and not isinstance(n, bool)
-                                                       for n in view_range):
-            raise ToolError(f"Invalid `view_range` parameter: {view_range!r}. It should be a list of two integers.")
-        if len(view_range) == 2:
-            start = max(1, view_range[0]) - 1
-            lines = lines[start:len(lines) if view_range[1] == -1 else view_range[1]]
-    numbered = [f"{str(i + start + 1).rjust(_WIDTH)}\t{line}" for i, line in enumerate(lines)]
-    return f"Here's the content of {path} with line numbers:\n" + "\n".join(numbered)
-
-
-def _listing(path: str, prefix: str, infos: list[MemoryInfo]) -> str:
-    """Two levels, hidden items left out; a directory's size is the bytes of the files under it."""
-    entries: dict[tuple[tuple[str, int], ...], int] = {}
-    for info in infos:
-        parts = info.path[len(prefix):].split("/")
-        for depth in range(1, min(len(parts), 2) + 1):
-            if not parts[depth - 1] or parts[depth - 1].startswith("."):
-                break
-            is_dir = 1 if depth < len(parts) else 0
-            key = (*((p, 1) for p in parts[:depth - 1]), (parts[depth - 1], is_dir))
-            entries[key] = entries.get(key, 0) + info.size
-    lines = [f"{_size(sum(i.size for i in infos))}\t{path}"]
-    for key in sorted(entries):
-        rel = "/".join(name for name, _ in key) + ("/" if key[-1][1] else "")
-        lines.append(f"{_size(entries[key])}\t{path}/{rel}")
-    return (f"Here're the files and directories up to 2 levels deep in {path}, excluding hidden items:\n"
-            + "\n".join(lines))
-
-
-def _size(n: int) -> str:
-    """As the SDK formats sizes: 0B, 512B, 1.5K, 2M."""
-    if n == 0:
-        return "0B"
-    i = min((n.bit_length() - 1) // 10, 3)
-    size = n / (1024 ** i)
-    return f"{int(size) if size == int(size) else f'{size:.1f}'}{'BKMG'[i]}"
