@@ -6,14 +6,17 @@ nats-server, real LMDB, the real CLI as a subprocess."""
 from __future__ import annotations
 
 import logging
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
-from reverie.protocol import Candidate, Decision, ResultStatus, Task, Verdict
-from reverie.runtime import Agent, ConfigError, TaskTooLarge, connect, handler
+from reverie.protocol import Candidate, Decision, ResultStatus, StatusRequest, Task, Verdict
+from reverie.runtime import Agent, Bus, ConfigError, QueueFull, TaskTooLarge, connect, handler
 from reverie.runtime.memory import DataKeyMissing, MemoryStore
 
 from .conftest import LOCAL_AGENTS, agents_running, load_task, make_config, run_cli
@@ -139,9 +142,6 @@ def test_a_nats_url_that_cannot_be_right_is_a_config_error(tmp_path: Path, url: 
 async def test_a_request_nobody_listens_to_ends_at_once_with_no_reply(nats_url: str) -> None:
     """The server's "no responders" status is no reply (a gossip peer that is down is not a
     malformed answer) and ends the wait at once instead of after the timeout."""
-    from reverie.protocol import StatusRequest
-    from reverie.runtime import Bus
-
     async with await Bus.connect([nats_url], swarm="nobody", name="t") as bus:
         began = time.monotonic()
         replies = await bus.request_many("rv.nobody.gossip.gone", StatusRequest(), expect=1, timeout=10)
@@ -167,10 +167,6 @@ def test_an_unreachable_server_gives_up_after_connect_timeout_in_one_line(tmp_pa
 
 
 def test_up_honours_sigterm_while_it_is_still_connecting(tmp_path: Path) -> None:
-    import signal
-    import subprocess
-    import sys
-
     proc = subprocess.Popen([sys.executable, "-m", "reverie.runtime.cli", "up", str(unreachable(tmp_path, 60.0))],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -187,8 +183,6 @@ def test_up_honours_sigterm_while_it_is_still_connecting(tmp_path: Path) -> None
 
 
 async def test_streams_are_bounded_and_a_full_queue_is_a_clear_error(nats_url: str, tmp_path: Path) -> None:
-    from reverie.runtime import QueueFull
-
     config = make_config(nats_url, tmp_path / "d", extra="[streams.tasks]\nmax_msgs = 2\nmax_bytes = 65536\n"
                                                           "[streams.results]\nmax_age = 3600.0\n")
     async with connect(config, servers=[nats_url]) as swarm:

@@ -8,15 +8,17 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from reverie.runtime import Supervisor, SwarmAlreadyRunning, load_config
+from reverie.protocol import ResultStatus
+from reverie.runtime import AgentStartFailed, Supervisor, SwarmAlreadyRunning, connect, load_config
 from reverie.runtime.process import pid_alive
 from reverie.runtime.swarm.state import SwarmState, read_state, write_state
 
-from .conftest import LOCAL_AGENTS, ROOT, eventually, run_cli
+from .conftest import LOCAL_AGENTS, ROOT, eventually, load_task, run_cli
 
 
 async def status_json(config: Path, data: Path) -> dict:
@@ -161,12 +163,6 @@ class Broken(Agent):
 
 
 async def test_an_agent_that_crashes_at_start_fails_up_at_once_with_its_own_error(tmp_path: Path) -> None:
-    import time
-
-    import pytest
-
-    from reverie.runtime import AgentStartFailed, Supervisor, load_config
-
     (tmp_path / "broken_agent.py").write_text(BROKEN_AGENT)
     (tmp_path / "swarm.toml").write_text('swarm = "broken"\ndata_dir = "data"\nrestart_backoff = 0.1\n'
                                          'restart_backoff_max = 0.2\n[[agents]]\nname = "broken"\n'
@@ -186,11 +182,6 @@ async def test_an_agent_that_crashes_at_start_fails_up_at_once_with_its_own_erro
 async def test_a_hung_nats_server_is_restarted_though_its_process_lives(tmp_path: Path) -> None:
     """SIGSTOP: the pid is alive, JetStream answers nothing (as when a full disk disabled it).
     The supervisor's JetStream health check restarts it; queued work goes on."""
-    from reverie.protocol import ResultStatus
-    from reverie.runtime import Supervisor, connect, load_config
-
-    from .conftest import LOCAL_AGENTS, load_task
-
     (tmp_path / "swarm.toml").write_text('swarm = "hung"\ndata_dir = "data"\n' + LOCAL_AGENTS)
     config = load_config(tmp_path / "swarm.toml")
     with await asyncio.to_thread(open, tmp_path / "swarm.log", "w") as log:
