@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import shutil
 import signal
 import sys
 import sysconfig
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any
 
 from ..errors import NatsServerError, NatsServerNotFound
 from .tls import TlsFiles
@@ -50,7 +49,7 @@ class EmbeddedNats:
     """Runs one nats-server with JetStream under `store_dir`.
 
     Use as `async with EmbeddedNats(dir) as server: server.url`. `port=-1` picks a free port
-    (the server logs the one it bound, so there is no bind race).
+    (the server reports it through a ports file, so there is no bind race).
     `authorization` is nats-server's `authorization` block (see `natsauth.authorization_block`);
     `tls` serves TLS only (the URL is then `tls://…`). Without them anyone may connect.
     """
@@ -73,7 +72,6 @@ class EmbeddedNats:
         self.tls = tls
         self.url = ""
         self._proc: asyncio.subprocess.Process | None = None
-        self._log_pump: asyncio.Task[None] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -94,8 +92,13 @@ class EmbeddedNats:
 
     def _write_config(self) -> Path:
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        ports = self.store_dir / "ports"
+        ports.mkdir(exist_ok=True)
+        for stale in ports.glob("*.ports"):
+            stale.unlink()
         conf: dict[str, Any] = {
             "listen": f"{self.host}:{self.port}",
+            "ports_file_dir": str(ports),
             "jetstream": {"store_dir": str(self.store_dir / "jetstream")},
         }
         if self.sync_always:
@@ -115,45 +118,49 @@ class EmbeddedNats:
         path.write_text(json.dumps(conf, indent=2).replace(json.dumps(_KEY_PLACEHOLDER), f"${ENV_KEY}"))
         return path
 
-    def _open_log(self) -> BinaryIO:
-        return self.log_path.open("ab")
-
     async def start(self) -> str:
-        """Start the server and return its URL once it logs that it is ready (its stderr, which
-        is copied to `log_path` for as long as it runs)."""
-        conf, log = await asyncio.to_thread(lambda: (self._write_config(), self._open_log()))
+        """Start the server and return its URL once it accepts connections.
+
+        The server's output goes straight to `log_path`, never through a pipe to us: a server
+        whose supervisor was SIGKILLed must outlive it (the next `reverie up` adopts or stops
+        it), and a server writing into a pipe nobody reads dies at its next log line. So no
+        event tells us it is ready: its ports file (no bind race with `port=-1`) and a TCP
+        connect are polled until `start_timeout`."""
+        conf, log = await asyncio.to_thread(lambda: (self._write_config(), self.log_path.open("ab")))
         env = {**os.environ, ENV_KEY: self.encryption_key} if self.encryption_key is not None else None
         try:
-            proc = await asyncio.create_subprocess_exec(
-                self.binary, "-c", str(conf), stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL, start_new_session=True, env=env)
-        except BaseException:
-            log.close()
-            raise
-        self._proc = proc
-        assert proc.stderr is not None
+            self._proc = await asyncio.create_subprocess_exec(
+                self.binary, "-c", str(conf), stdout=log, stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL, start_new_session=True, env=env)
+        finally:
+            log.close()  # the server holds its own descriptor
+        proc = self._proc
+        ports_file = self.store_dir / "ports" / f"{Path(self.binary).name}_{proc.pid}.ports"
         try:
             async with asyncio.timeout(self.start_timeout):
-                port = await _until_ready(proc.stderr, log)
+                url = await _until_accepting(proc, ports_file)
         except TimeoutError:
-            self._log_pump = asyncio.create_task(_copy(proc.stderr, log))
             await self.stop()
             raise NatsServerError(f"nats-server did not accept connections within "
-                                  f"{self.start_timeout:g}s: {_last_line(log)}") from None
-        except NatsServerError as exc:
-            log.close()
-            code = await proc.wait()
+                                  f"{self.start_timeout:g}s: {await asyncio.to_thread(self._log_tail)}") from None
+        if url is None:
             self._proc = None
-            raise NatsServerError(f"nats-server exited with code {code}: {exc}") from None
-        self._log_pump = asyncio.create_task(_copy(proc.stderr, log))
-        self.port = port  # a restart keeps the address
-        self.url = f"{'tls' if self.tls is not None else 'nats'}://{self.host}:{port}"
-        return self.url
+            raise NatsServerError(f"nats-server exited with code {proc.returncode}: "
+                                  f"{await asyncio.to_thread(self._log_tail)}")
+        self.url = url
+        self.port = int(url.rpartition(":")[2])  # a restart keeps the address
+        return url
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        return lines[-1] if lines else "(empty log)"
 
     async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - public API: the supervisor's hung-server path passes timeout=
         """SIGTERM the server; SIGKILL it if it has not exited after `timeout` seconds."""
         proc, self._proc = self._proc, None
-        pump, self._log_pump = self._log_pump, None
         if proc is not None and proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -162,8 +169,6 @@ class EmbeddedNats:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
-        if pump is not None:
-            await pump  # ends at the pipe's end: the server has exited
 
     async def __aenter__(self) -> EmbeddedNats:
         await self.start()
@@ -174,39 +179,35 @@ class EmbeddedNats:
         await self.stop()
 
 
-_READY = b"Server is ready"
-_LISTENING = re.compile(rb"Listening for client connections on \S+:(\d+)")
+async def _until_accepting(proc: asyncio.subprocess.Process, ports_file: Path) -> str | None:
+    """The server's client URL once it accepts a connection; None if it exited first."""
+    while proc.returncode is None:
+        urls = await asyncio.to_thread(_read_ports, ports_file)
+        if urls and await _accepts(urls[0]):
+            return urls[0]
+        try:  # a poll (see `EmbeddedNats.start`), but an exit ends it at once
+            async with asyncio.timeout(0.02):
+                await proc.wait()
+        except TimeoutError:
+            pass
+    return None
 
 
-async def _until_ready(stderr: asyncio.StreamReader, log: BinaryIO) -> int:
-    """Copy the server's log lines to `log` until it says it is ready; return its client port.
-    Raises `NatsServerError` (its last line) if it exits first."""
-    port, last = 0, b"(empty log)"
-    while line := await stderr.readline():
-        log.write(line)
-        log.flush()
-        last = line.strip() or last
-        if match := _LISTENING.search(line):
-            port = int(match[1])
-        elif _READY in line and port:
-            return port
-    raise NatsServerError(last.decode(errors="replace"))
-
-
-async def _copy(stderr: asyncio.StreamReader, log: BinaryIO) -> None:
-    """Copy the rest of the server's log to `log` (the pipe must be drained) and close it."""
+def _read_ports(path: Path) -> list[str]:
     try:
-        while line := await stderr.readline():
-            log.write(line)
-            log.flush()
-    finally:
-        log.close()
+        urls = json.loads(path.read_text())["nats"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [str(u) for u in urls] if isinstance(urls, list) else []
 
 
-def _last_line(log: BinaryIO) -> str:
-    """The last line of a log file we have open for appending (for an error message)."""
+async def _accepts(url: str) -> bool:
+    host, _, port = url.split("://", 1)[-1].rpartition(":")
     try:
-        lines = Path(log.name).read_bytes().strip().splitlines()
-    except OSError:
-        return "(no log)"
-    return lines[-1].decode(errors="replace") if lines else "(empty log)"
+        async with asyncio.timeout(1.0):
+            _, writer = await asyncio.open_connection(host, int(port))
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
