@@ -33,7 +33,7 @@ from bench.common import machine, summary  # noqa: E402
 from reverie.protocol import Budget, Codec, Task, TaskInfo, TaskState, new_id  # noqa: E402
 from reverie.runtime import EmbeddedNats, Supervisor, connect, load_config  # noqa: E402
 from reverie.runtime.cli.demo import packaged_config  # noqa: E402
-from reverie.runtime.host.host import ACK_WAIT  # noqa: E402
+from reverie.runtime.host.durable import ACK_WAIT  # noqa: E402
 from reverie.runtime.swarm.supervisor import STABLE_AFTER  # noqa: E402
 
 TASK = json.loads((ROOT / "tests" / "data" / "long-haul.json").read_text()) | {"simulate_latency": 0.5}

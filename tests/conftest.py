@@ -39,7 +39,7 @@ def load_task(name: str) -> Any:
     return json.loads(path.read_text())
 
 
-async def eventually(check: Callable[[], Awaitable[T | None]], *, timeout: float = 20.0,
+async def eventually(check: Callable[[], Awaitable[T | None]], *, timeout: float = 20.0,  # noqa: ASYNC109 - a poll-with-deadline helper: the deadline is its argument
                      interval: float = 0.05, what: str = "condition") -> T:
     """Poll `check` until it returns something truthy, or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -104,7 +104,8 @@ def config(nats_url: str, tmp_path: Path) -> SwarmConfig:
 
 
 @contextlib.asynccontextmanager
-async def agents_running(config: SwarmConfig, url: str, names: list[str] | None = None) -> AsyncIterator[dict[str, Any]]:
+async def agents_running(config: SwarmConfig, url: str,
+                         names: list[str] | None = None) -> AsyncIterator[dict[str, Any]]:
     """Every agent of `config` (or `names`) served in this event loop, ready on entry."""
     hosts: dict[str, Any] = {}
     async with contextlib.AsyncExitStack() as stack:
@@ -128,7 +129,7 @@ async def process_swarm(tmp_path: Path, log_name: str = "swarm.log") -> AsyncIte
     path.write_text('swarm = "cont"\ndata_dir = "data"\nrestart_backoff = 0.2\nrestart_backoff_max = 1.0\n'
                     + LOCAL_AGENTS)
     config = load_config(path)
-    with open(tmp_path / log_name, "w") as log:
+    with await asyncio.to_thread(open, tmp_path / log_name, "w") as log:
         async with Supervisor(config, out=log) as sup, connect(config) as swarm:
             yield sup, swarm
 

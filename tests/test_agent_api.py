@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reverie.agents.reasoners import ReasonerConfigError, make_reasoner
+from reverie.agents.reasoners.factory import ReasonerConfigError, make_reasoner
 from reverie.protocol import (
     Codec,
     Decision,

@@ -143,7 +143,7 @@ async def test_tasks_survive_a_nats_server_restart_and_agents_reconnect(tmp_path
 async def test_pause_then_resume_by_id_continues_at_the_next_round(tmp_path: Path) -> None:
     spec = dict(load_task("long-haul"), simulate_latency=0.4)
     budget = Budget(max_rounds=8, max_seconds=60, candidates_per_round=1)
-    async with process_swarm(tmp_path) as (sup, swarm):
+    async with process_swarm(tmp_path) as (_, swarm):
         task = Task(id="pausable", kind="plan", input=spec, budget=budget)
         await swarm.publish(task)
 
@@ -180,10 +180,10 @@ async def test_recalled_lessons_solve_a_similar_task_in_fewer_rounds(swarm) -> N
     assert "recalled" in second.accepted.candidate.rationale
 
 
-async def test_resuming_orphans_after_a_restart_keeps_to_the_dreamers_concurrency(nats_url: str, tmp_path: Path) -> None:
+async def test_resuming_orphans_after_a_restart_keeps_to_the_dreamers_concurrency(nats_url: str,
+                                                                                   tmp_path: Path) -> None:
     """Six checkpoints of a dead predecessor, a dreamer of concurrency 2: never more than two
     dream at once, and all six finish with one stored result each."""
-    import subprocess
 
     from reverie.agents.dreamer.records import (
         DreamCheckpoint,
@@ -207,8 +207,8 @@ seed = 7
 latency = 0.2
 """ + CRITICS
     config = make_config(nats_url, tmp_path / "data", agents=agents)
-    dead = subprocess.Popen(["true"])  # a pid that is gone
-    dead.wait()
+    dead = await asyncio.create_subprocess_exec("true")  # a pid that is gone
+    await dead.wait()
     spec = load_task("db-migration")
     async with await Memory.open(config.data_path / "dreamer", agent="dreamer") as memory:
         batch = memory.store.batch()

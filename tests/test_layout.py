@@ -99,6 +99,12 @@ def _imports(module: Module) -> set[str]:
             visit(list(ast.iter_child_nodes(node)))
 
     visit(list(module.tree().body))
+    # importing `a.b.c` first runs the packages `a.b` (their `__init__`): an edge to each one
+    # that is not already running because it contains this module
+    mine = {".".join(module.name.split(".")[:i]) for i in range(1, module.name.count(".") + 2)}
+    for name in list(out):
+        parts = name.split(".")
+        out.update(p for i in range(2, len(parts)) if (p := ".".join(parts[:i])) in NAMES and p not in mine)
     out.discard(module.name)
     return out
 
@@ -143,14 +149,20 @@ def test_no_module_imports_its_way_into_a_circle() -> None:
     assert _cycles(graph) == []
 
 
-def test_the_circle_finder_sees_a_circle_through_a_function_level_import(tmp_path: Path) -> None:
+def test_the_circle_finder_sees_late_imports_and_package_inits(tmp_path: Path) -> None:
     """The gate above could pass by never seeing late imports: it must see them."""
     pkg = tmp_path / "runtime"
     pkg.mkdir()
     (pkg / "a.py").write_text("from .b import x\n")
     (pkg / "b.py").write_text("def x():\n    from .a import y  # late\n    return y\n")
     (pkg / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import y\n")
-    mods = [Module(f"reverie.runtime.{n}", pkg / f"{n}.py") for n in "abc"]
+    sub = pkg / "sub"
+    sub.mkdir()
+    (sub / "__init__.py").write_text("from ..d import z\n")  # a package that needs d ...
+    (sub / "base.py").write_text("X = 1\n")
+    (pkg / "d.py").write_text("from .sub.base import X\nz = X\n")  # ... while d needs sub.base
+    mods = [Module(f"reverie.runtime.{n}", pkg / f"{n}.py") for n in "abcd"]
+    mods += [Module("reverie.runtime.sub", sub / "__init__.py"), Module("reverie.runtime.sub.base", sub / "base.py")]
     global NAMES
     saved, NAMES = NAMES, {m.name for m in mods}
     try:
@@ -158,7 +170,9 @@ def test_the_circle_finder_sees_a_circle_through_a_function_level_import(tmp_pat
     finally:
         NAMES = saved
     assert graph["reverie.runtime.c"] == set()
-    assert _cycles(graph) == [["reverie.runtime.a", "reverie.runtime.b"]]
+    assert "reverie.runtime.sub" in graph["reverie.runtime.d"]  # importing sub.base runs sub first
+    assert _cycles(graph) == [["reverie.runtime.a", "reverie.runtime.b"],
+                              ["reverie.runtime.d", "reverie.runtime.sub"]]
 
 
 def test_no_module_is_longer_than_one_job_needs() -> None:

@@ -45,7 +45,8 @@ from reverie.runtime.memory import dreams as consolidation
 
 from ..claude.client import ClaudeOptions
 from ..claude.consolidator import ClaudeConsolidator
-from ..reasoners import Reasoner, ReasonerConfigError, check_reasoner, make_reasoner
+from ..reasoners import Reasoner
+from ..reasoners.factory import ReasonerConfigError, check_reasoner, make_reasoner
 from .dream import DreamKit, TaskDream
 from .jury import Jury
 from .options import DreamerOptions

@@ -26,11 +26,11 @@ from reverie.protocol import Codec, ProtocolError, encode
 from reverie.protocol.messages import Error
 
 from ..bus.bus import Bus
+from ..bus.responder import Responder
 from ..config import SwarmConfig
 from ..memory import Memory
 from .admission import Admission
 from .keystore import KeyStore
-from .responder import Responder
 from .sharing import Sharing
 from .wire import Push, PushAck, Reply, Request, SyncReply, SyncRequest
 

@@ -15,8 +15,8 @@ from reverie.protocol import Codec, Error, ProtocolError
 
 from ..agent import Agent, BoundHandler, Context
 from ..bus.bus import Bus
+from ..bus.responder import Responder
 from ..config import AgentSpec, SwarmConfig
-from ..gossip.responder import Responder
 from ..logs import BurstLog
 
 __all__ = ["Dispatcher"]

@@ -26,9 +26,9 @@ from reverie.protocol import AgentState, AgentStatus, Codec, Lifecycle, Result, 
 
 from ..agent import Agent, Context
 from ..bus.bus import Bus
+from ..bus.responder import Responder
 from ..config import AgentSpec, SwarmConfig
 from ..gossip.node import GossipNode
-from ..gossip.responder import Responder
 from ..kinds import Roster
 from ..memory import Memory, Quarantined
 from .dispatch import Dispatcher

@@ -1,9 +1,7 @@
 """Serving requests on the bus: decode each one into its typed message, or answer the sender
 a typed `Error`, and send replies. The one implementation for every core-NATS responder of
-an agent process (its handlers, its status, its gossip node).
-
-It lives in the gossip package because the agent host imports the gossip node: the node
-could not import it from `host/` without a circle.
+an agent process (its handlers, its status, its gossip node). `answers.Answers` is the
+requester's side.
 """
 
 from __future__ import annotations
@@ -17,8 +15,8 @@ from nats.aio.msg import Msg
 
 from reverie.protocol import Codec, Error, ProtocolError, encode
 
-from ..bus.bus import Bus
 from ..logs import BurstLog
+from .bus import Bus
 
 __all__ = ["Responder"]
 
