@@ -2,7 +2,7 @@
 
 Baseline: raw nats-py doing the same fan-out request (one publish with a muxed reply inbox,
 three responders in distinct queue groups, wait for three replies) with the same payload
-bytes. Ours: the dreamer's own `_judge` (encode the Candidate, Bus.request_many, decode three
+bytes. Ours: the dreamer's own `Jury.judge` (encode the Candidate, Bus.request_many, decode three
 Verdicts, quorum) against three real agent hosts. Same server, same event loop, interleaved.
 
     python bench/round_latency.py [--rounds 3000]
@@ -78,7 +78,7 @@ async def our_round_trip(url: str, data: Path, critics: list[str], rounds: int,
             cand = Candidate(id=new_id(), task=task, round=1, index=0,
                              steps=("backup", "migrate", "verify"), text="backup -> migrate -> verify")
             t = time.perf_counter()
-            judged = await agent._judge(cand, 5.0)
+            judged = await agent.jury.judge(cand, budget_left=5.0)
             samples.append(time.perf_counter() - t)
             assert len(judged.verdicts) == 3, judged
     return samples

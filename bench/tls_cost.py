@@ -1,4 +1,4 @@
-"""What TLS costs one dream round: the dreamer's `_judge` (one candidate to three critics,
+"""What TLS costs one dream round: the dreamer's `Jury.judge` (one candidate to three critics,
 three verdicts back) over a plaintext embedded server and over a TLS one (the swarm's own CA,
 as `reverie up --tls` serves), same agents, same event loop, interleaved in blocks. Decides
 whether TLS can be the embedded default (goal: at most 1.2x).

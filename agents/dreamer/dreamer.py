@@ -22,7 +22,6 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-import msgspec
 import nats.errors
 
 from reverie.protocol import (
@@ -43,10 +42,8 @@ from reverie.runtime import Agent, TaskControl, handler, pid_alive
 from reverie.runtime.memory import MemoryStore
 from reverie.runtime.memory import dreams as consolidation
 
-from ..claude.client import ClaudeOptions
-from ..claude.consolidator import ClaudeConsolidator
 from ..reasoners import Reasoner
-from ..reasoners.factory import ReasonerConfigError, check_reasoner, make_reasoner
+from ..reasoners.factory import ReasonerConfigError, check_reasoner, claude_setup, make_reasoner
 from .dream import DreamKit, TaskDream
 from .jury import Jury
 from .options import DreamerOptions
@@ -164,7 +161,8 @@ class Dreamer(Agent):
         """Built once: one HTTP client for every scheduled dream of this agent."""
         if self.options.consolidator != "claude":
             return None
-        return ClaudeConsolidator(msgspec.convert(self.options.consolidator_options, ClaudeOptions))
+        consolidator: consolidation.Consolidator = claude_setup().make_consolidator(self.options.consolidator_options)
+        return consolidator
 
     # ------------------------------------------------------------------ the dream loop
 

@@ -1,7 +1,8 @@
 """Building the reasoner a dreamer's options name (`offline`, `anthropic`, `module:Class`).
 
-Apart from the package `__init__` on purpose: the Claude reasoner builds on `reasoners.base`,
-so the package itself cannot import it; this module can.
+Claude's parts are loaded by name (`reverie.agents.claude.setup`) only when a config asks for
+them: the `anthropic` SDK takes about a second to import, which an offline dreamer, restarted
+after a crash, should not pay.
 """
 
 from __future__ import annotations
@@ -12,25 +13,12 @@ from typing import Any
 
 import msgspec
 
-from reverie.protocol import ReverieError
-
-from ..claude.client import ClaudeConfigError, ClaudeFatal, ClaudeOptions, check_options
-from ..claude.reasoner import ClaudeReasoner
 from .adapter import adapt
 from .base import Reasoner
+from .errors import ReasonerConfigError
 from .offline import OfflineReasoner
 
-__all__ = ["OfflineOptions", "ReasonerConfigError", "check_reasoner", "make_reasoner"]
-
-
-class ReasonerConfigError(ReverieError):
-    """A dreamer's `reasoner` / `reasoner_options` cannot build a reasoner; `field` is the
-    option's path below the dreamer's options (".reasoner_options.thinking"), when known."""
-
-    def __init__(self, message: str, *, field: str = "", detail: str = "") -> None:
-        super().__init__(message)
-        self.field = field
-        self.detail = detail or message
+__all__ = ["CLAUDE", "OfflineOptions", "ReasonerConfigError", "check_reasoner", "claude_setup", "make_reasoner"]
 
 
 class OfflineOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -39,24 +27,19 @@ class OfflineOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     latency: float = 0.0
 
 
-def _claude_options(options: dict[str, Any]) -> ClaudeOptions:
-    try:
-        claude: ClaudeOptions = msgspec.convert(options, ClaudeOptions)
-        check_options(claude)
-    except msgspec.ValidationError as exc:
-        raise ReasonerConfigError(f"reasoner_options: {exc}") from None
-    except ClaudeConfigError as exc:
-        raise ReasonerConfigError(f"reasoner_options.{exc}", field=f".reasoner_options.{exc.field}",
-                                  detail=exc.detail) from None
-    except ClaudeFatal as exc:
-        raise ReasonerConfigError(f"reasoner anthropic: {exc}") from None
-    return claude
+CLAUDE = "reverie.agents.claude.setup"
+"""Where Claude's reasoner and option checks live, imported on first use."""
+
+
+def claude_setup() -> Any:
+    """`reverie.agents.claude.setup`, imported now if it was not yet."""
+    return importlib.import_module(CLAUDE)
 
 
 def check_reasoner(name: str, options: dict[str, Any]) -> None:
     """What `make_reasoner` would refuse, refused at config load; builds nothing that connects."""
     if name == "anthropic":
-        _claude_options(options)
+        claude_setup().claude_options(options)
     else:
         make_reasoner(name, options)
 
@@ -66,7 +49,8 @@ def make_reasoner(name: str, options: dict[str, Any]) -> Reasoner:
     as `reverie.agents.claude.client.ClaudeOptions`) or `module:Class` (called with the
     options as keyword arguments)."""
     if name == "anthropic":
-        return ClaudeReasoner(_claude_options(options))
+        built: Reasoner = claude_setup().make_reasoner(options)
+        return built
     if name == "offline":
         try:
             opts = msgspec.convert(options, OfflineOptions)

@@ -7,13 +7,14 @@ reads again); they only scan LMDB and open values, never write.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
 
 import lmdb
 import msgspec
 
 from .model import Edge, EdgeKind, Lesson, MemoryInfo, Version
-from .records import OUTBOX, edge_kind, split_edge_key, split_version_key, version_key
+from .records import OUTBOX, Head, edge_kind, split_edge_key, split_version_key, version_key
 from .writer import Reader, raw_bytes
 
 if TYPE_CHECKING:
@@ -69,15 +70,10 @@ def history(r: Reader, path: str, pkey: bytes) -> list[MemoryInfo]:
 def heads(r: Reader, prefix: bytes, include_invalid: bool) -> list[MemoryInfo]:
     """The latest version of every path starting with `prefix`, in path order."""
     out = []
-    with r.txn.cursor(db=r.dbs["heads"]) as cursor:
-        if cursor.set_range(prefix):
-            for key in cursor.iternext(values=False):
-                if not key.startswith(prefix):
-                    break
-                head = r.head(key)
-                if head is not None and (include_invalid or not head.invalidated):
-                    out.append(MemoryInfo(key.decode("utf-8"), head.version, head.sha256.hex(),
-                                          head.author, head.created_at, head.invalidated, head.size))
+    for key, head in _heads_under(r, prefix):
+        if include_invalid or not head.invalidated:
+            out.append(MemoryInfo(key.decode("utf-8"), head.version, head.sha256.hex(),
+                                  head.author, head.created_at, head.invalidated, head.size))
     return out
 
 
@@ -155,21 +151,28 @@ def lessons(r: Reader, topic: str | None, include_invalid: bool, cache: LessonCa
     """Every lesson (of `topic`), in path order; invalidated ones only if asked for."""
     prefix = b"/lessons/" + (b"" if topic is None else topic.encode("utf-8") + b"/")
     out = []
+    for key, head in _heads_under(r, prefix):
+        if not head.lesson or (head.invalidated and not include_invalid):
+            continue
+        if head.lesson_seq:  # live: its recall copy (gone if quarantined: recall skips it too)
+            lesson = cache.get(r, head.lesson_seq)
+        else:  # invalidated: only its version record holds it
+            lesson = r.content(version_key(key, head.version), _lesson.decode)
+        if lesson is not None:
+            out.append(lesson)
+    return out
+
+
+def _heads_under(r: Reader, prefix: bytes) -> Iterator[tuple[bytes, Head]]:
+    """(path key, head) of every readable path starting with `prefix`, in path order."""
     with r.txn.cursor(db=r.dbs["heads"]) as cursor:
         if cursor.set_range(prefix):
             for key in cursor.iternext(values=False):
                 if not key.startswith(prefix):
                     break
                 head = r.head(key)
-                if head is None or not head.lesson or (head.invalidated and not include_invalid):
-                    continue
-                if head.lesson_seq:  # live: its recall copy (gone if quarantined: recall skips it too)
-                    lesson = cache.get(r, head.lesson_seq)
-                else:  # invalidated: only its version record holds it
-                    lesson = r.content(version_key(key, head.version), _lesson.decode)
-                if lesson is not None:
-                    out.append(lesson)
-    return out
+                if head is not None:
+                    yield key, head
 
 
 def stats(r: Reader, env: lmdb.Environment) -> dict[str, int]:
