@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from .errors import NestingTooDeep, OversizedMessage, ProtocolError
-from .messages import PROTOCOL_VERSION
+from .messages import PROTOCOL_VERSION, SUPPORTED_VERSIONS
 
 __all__ = ["DEFAULT_MAX_DEPTH", "DEFAULT_MAX_MESSAGE_BYTES", "Codec", "encode", "nesting_exceeds"]
 
@@ -56,7 +56,7 @@ class Codec(Generic[T]):
         except RecursionError:  # unscanned, or within the limit but called from an already deep stack
             raise NestingTooDeep(self.max_depth or DEFAULT_MAX_DEPTH, size=len(data)) from None
         version = getattr(message, "v", PROTOCOL_VERSION)
-        if version != PROTOCOL_VERSION:
+        if version not in SUPPORTED_VERSIONS:
             raise ProtocolError(
                 "version", f"protocol version {version} is not supported (this is {PROTOCOL_VERSION})"
             )

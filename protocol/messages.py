@@ -2,7 +2,9 @@
 
 Each Struct is tagged with an explicit, stable name (never the class name) so a reply
 subject can carry `Verdict | Error` and be decoded as a tagged union. `v` is the protocol
-version; a decoder refuses other versions with a typed error.
+version; a decoder refuses versions it does not know with a typed error. Version 2 added the
+candidate's typed `artifact` (steps, a patch, a text); a version 1 candidate still decodes,
+its artifact read from `steps` (`artifact_of`).
 """
 
 from __future__ import annotations
@@ -18,31 +20,40 @@ from .errors import ProtocolError
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "SUPPORTED_VERSIONS",
     "AgentState",
     "AgentStatus",
+    "Artifact",
     "Budget",
     "Candidate",
     "Decision",
+    "Edit",
     "Error",
     "JudgedCandidate",
     "Lifecycle",
     "Message",
     "MissingVerdict",
+    "Patch",
     "Reason",
     "Result",
     "ResultStatus",
     "RoundTrace",
     "StatusRequest",
+    "Steps",
     "Task",
     "TaskInfo",
     "TaskQuery",
     "TaskState",
+    "Text",
     "Usage",
     "Verdict",
+    "artifact_of",
     "new_id",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+SUPPORTED_VERSIONS = frozenset({1, 2})
+"""Versions a decoder accepts: what changed since 1 has defaults, so an old message decodes."""
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True, tag_field="t"):
@@ -94,8 +105,11 @@ class Reason(msgspec.Struct, frozen=True, kw_only=True):
     """One finding of a critic. `code` is machine-readable so a reasoner can steer by it.
 
     Codes the shipped critics use: `forbidden_op`, `harmful`, `missing_required`, `order`,
-    `over_budget`, `risk`, `invalid_path`, `pattern`, `too_long`, `malformed`.
-    `ops` names the operations concerned; `limit`/`value` carry numbers where relevant.
+    `over_budget`, `risk`, `invalid_path`, `pattern`, `too_long`, `malformed`; the sandbox
+    critic's `test_failed`, `patch_failed`, `timeout`, `crash`, `syntax_error`,
+    `edits_protected`, `network`, `write_outside`.
+    `ops` names the operations (or failing tests) concerned; `limit`/`value` carry numbers
+    where relevant; `where` the places in the task's files (`src/x.py:12`) a failure went through.
     """
 
     code: str
@@ -103,6 +117,37 @@ class Reason(msgspec.Struct, frozen=True, kw_only=True):
     ops: tuple[str, ...] = ()
     limit: float | None = None
     value: float | None = None
+    where: tuple[str, ...] = ()
+
+
+class Edit(msgspec.Struct, frozen=True, kw_only=True):
+    """One change to a file of a code task: `search` (found exactly once) becomes `replace`;
+    with `search` None, `replace` is the file's whole new content."""
+
+    path: str
+    replace: str
+    search: str | None = None
+
+
+class Steps(msgspec.Struct, frozen=True, kw_only=True, tag="steps", tag_field="a"):
+    """A plan's candidate: the operations in order."""
+
+    steps: tuple[str, ...]
+
+
+class Patch(msgspec.Struct, frozen=True, kw_only=True, tag="patch", tag_field="a"):
+    """A code task's candidate: edits to its editable files."""
+
+    edits: tuple[Edit, ...]
+
+
+class Text(msgspec.Struct, frozen=True, kw_only=True, tag="text", tag_field="a"):
+    """A free-form answer."""
+
+    text: str
+
+
+Artifact = Steps | Patch | Text
 
 
 class Candidate(Message, frozen=True, tag="cand"):
@@ -115,10 +160,18 @@ class Candidate(Message, frozen=True, tag="cand"):
     task: Task
     round: int
     index: int
-    steps: tuple[str, ...]
-    text: str
+    steps: tuple[str, ...] = ()
+    text: str = ""
+    """A human-readable summary (a plan's path, a patch's diff), what rule critics match."""
     rationale: str = ""
     dreamer: str = ""
+    artifact: Artifact | None = None
+    """What the candidate proposes, typed; None in a version 1 candidate (see `artifact_of`)."""
+
+
+def artifact_of(cand: Candidate) -> Artifact:
+    """The candidate's artifact; for a version 1 candidate, its steps."""
+    return cand.artifact if cand.artifact is not None else Steps(steps=cand.steps)
 
 
 class Verdict(Message, frozen=True, tag="verdict"):

@@ -19,7 +19,7 @@ import logging
 import types
 import typing
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, get_args, get_origin
 
@@ -52,6 +52,12 @@ class HandlerSpec:
     queue: str | None
     """Queue group; `None` means every replica receives every message."""
     concurrency: int
+    also: tuple[str, ...] = ()
+    """More `task.*` patterns of a task handler: one durable consumer takes every kind they name."""
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        return (self.pattern, *self.also)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,11 @@ class BoundHandler:
     @property
     def durable(self) -> bool:
         return self.spec.pattern.startswith("task.")
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The task kinds a task handler serves (none for a core handler)."""
+        return tuple(p.split(".", 1)[1] for p in self.spec.patterns) if self.durable else ()
 
 
 def handler(pattern: str, *, shared: bool = True, concurrency: int = 1) -> Callable[[F], F]:
@@ -188,30 +199,50 @@ class Agent:
         """Called after handlers stopped receiving and in-flight work ended."""
 
     @classmethod
-    def handlers(cls, subjects: dict[str, str] | None = None) -> list[BoundHandler]:
+    def subjects(cls, options: Any) -> dict[str, str | Sequence[str]]:
+        """Patterns that handlers take from the agent's checked options, by handler name (a
+        dreamer serves the task kinds its reasoner can dream about); the deploy config's
+        `subjects` overrides them. None by default."""
+        return {}
+
+    @classmethod
+    def handlers(cls, subjects: Mapping[str, str | Sequence[str]] | None = None,
+                 options: Any = None) -> list[BoundHandler]:
         """Every `@handler` method of the class, checked. Raises `HandlerSignatureError`.
 
         `subjects` (a deploy config's `[agents.subjects]`) moves handlers to other patterns by
         handler name, e.g. `{"dream": "task.plan-eu"}`: a task handler stays on `task.*`, a
-        core handler off it (durable and core delivery are not interchangeable)."""
+        core handler off it (durable and core delivery are not interchangeable). A task handler
+        may take a list (`["task.plan", "task.code"]`): one consumer serves every kind named.
+        With `options`, `subjects(options)` gives the defaults."""
         found: list[BoundHandler] = []
         for name, member in inspect.getmembers(cls, inspect.isfunction):
             spec = getattr(member, _MARK, None)
             if spec is not None:
                 found.append(_bind(cls, name, member, spec))
-        for name, pattern in (subjects or {}).items():
+        moved = {**(cls.subjects(options) if options is not None else {}), **(subjects or {})}
+        for name, value in moved.items():
             i = next((i for i, h in enumerate(found) if h.name == name), None)
             if i is None:
                 raise HandlerSignatureError(f"{cls.__name__} has no handler {name!r} "
                                             f"(handlers: {', '.join(h.name for h in found) or 'none'})")
-            h = found[i]
-            _check_pattern(pattern)
-            if pattern.startswith("task.") != h.durable:
-                raise HandlerSignatureError(f"handler {name!r} is on {h.spec.pattern!r}; it can move to "
-                                            + ("another task.* subject" if h.durable else "a subject outside task.*")
-                                            + f", not {pattern!r}")
-            found[i] = dataclasses.replace(h, spec=dataclasses.replace(h.spec, pattern=pattern))
+            found[i] = _moved(found[i], value)
         return found
+
+
+def _moved(h: BoundHandler, value: str | Sequence[str]) -> BoundHandler:
+    patterns = [value] if isinstance(value, str) else list(value)
+    if not patterns or (len(patterns) > 1 and not h.durable):
+        raise HandlerSignatureError(f"handler {h.name!r} takes " + ("one or more task.* patterns" if h.durable
+                                    else "one pattern") + f", got {value!r}")
+    for pattern in patterns:
+        _check_pattern(pattern)
+        if pattern.startswith("task.") != h.durable:
+            raise HandlerSignatureError(f"handler {h.name!r} is on {h.spec.pattern!r}; it can move to "
+                                        + ("another task.* subject" if h.durable else "a subject outside task.*")
+                                        + f", not {pattern!r}")
+    unique = tuple(dict.fromkeys(patterns))
+    return dataclasses.replace(h, spec=dataclasses.replace(h.spec, pattern=unique[0], also=unique[1:]))
 
 
 def _check_pattern(pattern: object) -> None:

@@ -54,7 +54,7 @@ def served_kinds(config: SwarmConfig) -> set[str] | None:
         roster = Roster.of(config)
     except ConfigError:
         return None
-    return {h.spec.pattern.split(".", 1)[1] for kind in roster.values() for h in kind.handlers if h.durable}
+    return {k for kind in roster.values() for h in kind.handlers for k in h.kinds}
 
 
 def resolve_servers(config: SwarmConfig) -> list[str]:

@@ -92,7 +92,7 @@ class AgentSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Overrides every handler's concurrency limit (how many messages it works on at once)."""
     options: dict[str, Any] = {}
     """Checked against the agent class's `Options` Struct."""
-    subjects: dict[str, str] = {}
+    subjects: dict[str, str | list[str]] = {}
     """Handler name -> subject pattern (relative to `rv.<swarm>.`), moving a handler: e.g.
     `dream = "task.plan-eu"` makes a second dreamer serve another task kind."""
 

@@ -34,7 +34,7 @@ def test_roundtrip_and_tagged_union() -> None:
     pytest.param(b"", "malformed", id="empty"),
     pytest.param(encode(Error(code="x", message="y")), "type", id="other-type"),
     pytest.param(b"\x81\xa1t\xa4task", "type", id="missing-fields"),
-    pytest.param(encode(Task(id="t", kind="plan", input=None, v=2)), "version", id="future-version"),
+    pytest.param(encode(Task(id="t", kind="plan", input=None, v=3)), "version", id="future-version"),
 ])
 def test_decode_failures_raise_one_typed_error(data: bytes, reason: str) -> None:
     with pytest.raises(ProtocolError) as info:

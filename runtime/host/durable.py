@@ -14,6 +14,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 import nats.errors
+import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
@@ -84,12 +85,8 @@ class DurableConsumer:
         reach this agent) and serve its tasks until stopping."""
         limit = self.dispatch.limit(self.h)
         try:
-            psub = await self._bus.js.pull_subscribe(
-                self._bus.subjects.rel(self.h.spec.pattern), durable=self._name,
-                stream=self._bus.subjects.tasks_stream,
-                config=ConsumerConfig(ack_wait=ACK_WAIT, max_deliver=MAX_DELIVER,
-                                      max_ack_pending=max(limit * 4, 256)),
-            )
+            psub = await self._subscribe(ConsumerConfig(ack_wait=ACK_WAIT, max_deliver=MAX_DELIVER,
+                                                        max_ack_pending=max(limit * 4, 256)))
         except BaseException as exc:
             started.set_exception(exc)
             return
@@ -103,6 +100,26 @@ class DurableConsumer:
                 await psub.unsubscribe()
             except nats.errors.Error:
                 pass
+
+    async def _subscribe(self, config: ConsumerConfig) -> JetStreamContext.PullSubscription:
+        """Pull from the agent's durable consumer, filtered to the handler's kinds. A consumer
+        left by an earlier run with other kinds (the dreamer learnt a domain) is updated first:
+        JetStream keeps a durable's filter, and the new kinds would never arrive."""
+        js, stream = self._bus.js, self._bus.subjects.tasks_stream
+        subjects = [self._bus.subjects.rel(p) for p in self.h.spec.patterns]
+        if len(subjects) > 1:
+            config.filter_subjects = subjects
+        else:
+            config.filter_subject = subjects[0]
+        try:
+            info = await js.consumer_info(stream, self._name)
+        except nats.js.errors.NotFoundError:
+            info = None
+        if info is not None and sorted(info.config.filter_subjects or [info.config.filter_subject or ""]) \
+                != sorted(subjects):
+            config.durable_name = config.name = self._name
+            await js.add_consumer(stream, config=config)  # a create with the durable's name updates it
+        return await js.pull_subscribe(subjects[0], durable=self._name, stream=stream, config=config)
 
     async def _fetch_loop(self, psub: JetStreamContext.PullSubscription, limit: int) -> None:
         capacity = asyncio.Event()

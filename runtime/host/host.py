@@ -48,8 +48,8 @@ class AgentHost:
         self.spec = spec
         self.replica = replica
         self.log = logging.getLogger(f"reverie.agent.{spec.name}")
-        self.handlers = agent_cls.handlers(spec.subjects)
         options = msgspec.convert(spec.options, agent_cls.Options)
+        self.handlers = agent_cls.handlers(spec.subjects, options)
         self.counters: Counter[str] = Counter()
         self.ctx = Context(bus=bus, config=config, spec=spec, options=options, replica=replica,
                            log=self.log, counters=self.counters)
