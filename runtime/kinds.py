@@ -27,6 +27,7 @@ BUILTIN: dict[str, str] = {
     "plan-critic": "reverie.agents.critics:PlanCritic",
     "budget-critic": "reverie.agents.critics:BudgetCritic",
     "llm-critic": "reverie.agents.claude.critic:ClaudeCritic",
+    "sandbox-critic": "reverie.agents.code.critic:SandboxCritic",
 }
 
 
@@ -124,10 +125,6 @@ def _kind(spec: AgentSpec, i: int, source: str) -> Kind:
     except (ImportError, AttributeError, TypeError) as exc:
         raise ConfigError(source, f"$.agents[{i}].kind", str(exc)) from None
     try:
-        handlers = agent_cls.handlers(spec.subjects)
-    except HandlerSignatureError as exc:
-        raise ConfigError(source, f"$.agents[{i}].subjects", str(exc)) from None
-    try:
         options = msgspec.convert(spec.options, agent_cls.Options)
     except msgspec.ValidationError as exc:
         field, problem = validation_field(exc)
@@ -139,4 +136,8 @@ def _kind(spec: AgentSpec, i: int, source: str) -> Kind:
         field = field if not field or field.startswith(".") else "." + field
         raise ConfigError(source, f"$.agents[{i}].options{field}",
                           getattr(exc, "detail", "") if field else str(exc)) from None
+    try:
+        handlers = agent_cls.handlers(spec.subjects, options)
+    except HandlerSignatureError as exc:
+        raise ConfigError(source, f"$.agents[{i}].subjects", str(exc)) from None
     return Kind(spec=spec, cls=agent_cls, handlers=handlers, options=options)

@@ -307,7 +307,7 @@ async def test_up_with_tls_and_auth_serves_a_verified_client_only_and_never_show
             await proc.wait()
 
     seeds = sorted((data / "keys" / "nats").glob("*.nk"))
-    assert [p.stem for p in seeds] == sorted(["dreamer", "rules", "planner", "budget", CLIENT, ADMIN])
+    assert [p.stem for p in seeds] == sorted(["dreamer", "rules", "planner", "budget", "sandbox", CLIENT, ADMIN])
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in seeds)
     assert stat.S_IMODE((data / "keys" / "tls" / "server.key").stat().st_mode) == 0o600
     shown = "\n".join(lines) + submitted.stdout + submitted.stderr

@@ -56,7 +56,7 @@ def test_a_kind_no_agent_serves_is_refused_unless_queued_anyway(tmp_path: Path, 
     path = config_file(tmp_path, nats_url)
     proc = run_cli("submit", str(path), "{}", "--kind", "plann")
     assert proc.returncode == 2, proc.stderr
-    assert "no agent of" in proc.stderr and "kind 'plann'" in proc.stderr and "serves: plan" in proc.stderr
+    assert "no agent of" in proc.stderr and "kind 'plann'" in proc.stderr and "serves: code, plan" in proc.stderr
     queued = run_cli("submit", str(path), "{}", "--kind", "plann", "--queue-anyway", "--id", "elsewhere")
     assert queued.returncode == 0 and queued.stdout.strip() == "elsewhere", queued.stderr
 

@@ -39,7 +39,8 @@ GOOD_AGENT = '[[agents]]\nname = "planner"\nkind = "plan-critic"\n'
     pytest.param('swarm = "s"\n' + GOOD_AGENT + '[agents.options]\nx = 1\n', "$.agents[0].options",
                  "unknown field `x`", id="options-for-optionless-agent"),
     pytest.param('swarm = "s"\n[[agents]]\nname = "d"\nkind = "dreamer"\n[agents.options]\nreasoner = "ofline"\n',
-                 "$.agents[0].options", "reasoner must be 'offline' or 'module:Class'", id="unknown-reasoner"),
+                 "$.agents[0].options", "reasoner must be 'offline', 'anthropic', 'command' or 'module:Class'",
+                 id="unknown-reasoner"),
     pytest.param('swarm = "s"\n[[agents]]\nname = "d"\nkind = "dreamer"\n[agents.options]\n'
                  '[agents.options.reasoner_options]\nsede = 3\n',
                  "$.agents[0].options", "sede", id="reasoner-option-typo"),

@@ -472,7 +472,8 @@ async def test_thinking_types_effort_limits_and_budgets(strict: FakeAnthropic, s
     # Sonnet 5.5: between_tools instead of disabled, at low/medium/high only
     with pytest.raises(anthropic.BadRequestError) as info:
         await create("claude-sonnet-5-5", {"type": "disabled"})
-    assert info.value.message.startswith("Error code: 400") and "between_tools" in str(info.value.body)
+    # the status, not the SDK's wording of its message (2.17 dropped the "Error code: 400 -" prefix)
+    assert info.value.status_code == 400 and "between_tools" in str(info.value.body)
     assert isinstance(info.value.body, dict) and info.value.body["error"]["message"].startswith(
         '"thinking.type.disabled" is not supported for this model. To turn off up-front thinking, send '
         '"thinking": {"type": "between_tools"} instead of {"type": "disabled"}')

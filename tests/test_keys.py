@@ -86,7 +86,7 @@ def test_keys_cli_prints_public_facts_only(tmp_path: Path) -> None:
     init = run_cli("keys", cfg, "--data-dir", str(tmp_path), "--json", "init")
     assert init.returncode == 0, init.stderr
     report = json.loads(init.stdout)
-    assert sorted(m["name"] for m in report["members"]) == ["budget", "dreamer", "planner", "rules"]
+    assert sorted(m["name"] for m in report["members"]) == ["budget", "dreamer", "planner", "rules", "sandbox"]
     assert {m["name"]: m["roles"] for m in report["members"]}["rules"] == ["critic"]
     revoked = run_cli("keys", cfg, "--data-dir", str(tmp_path), "revoke", "budget")
     assert revoked.returncode == 0 and "revoked budget; new content key" in revoked.stdout

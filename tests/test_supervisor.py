@@ -47,12 +47,12 @@ async def test_up_restarts_a_killed_agent_and_stops_cleanly_on_sigterm(tmp_path:
 
     try:
         ready = await asyncio.wait_for(read_until("ready:"), 60)
-        assert "4 agent processes" in ready
+        assert "5 agent processes" in ready
         reader = asyncio.create_task(read_until("never printed"))  # keep draining the pipe
 
         before = await status_json(config, data)
         pids = {a["agent"]: a["pid"] for a in before["agents"]}
-        assert sorted(pids) == ["budget", "dreamer", "planner", "rules"]
+        assert sorted(pids) == ["budget", "dreamer", "planner", "rules", "sandbox"]
         state = read_state(data)
         assert state is not None and state.server_pid and pid_alive(state.server_pid)
 
@@ -74,7 +74,7 @@ async def test_up_restarts_a_killed_agent_and_stops_cleanly_on_sigterm(tmp_path:
             return now if rules and rules[0]["pid"] != pids["rules"] else None
 
         after = await eventually(restarted, timeout=30, interval=0.2, what="rules to be restarted")
-        assert len(after["agents"]) == 4
+        assert len(after["agents"]) == 5
         assert any("rules exited with code -9; restarting" in line for line in lines)
 
         proc.send_signal(signal.SIGTERM)
@@ -126,7 +126,7 @@ async def test_a_killed_supervisor_leaves_nothing_running_and_up_starts_again(tm
     try:
         workers = [a["pid"] for a in (await status_json(config, data))["agents"]]
         state = read_state(data)
-        assert state is not None and state.server_pid and len(workers) == 4
+        assert state is not None and state.server_pid and len(workers) == 5
         first.kill()
         await first.wait()
         await eventually(lambda: _all_gone(workers), timeout=30, what="orphaned workers to stop")

@@ -14,7 +14,9 @@ from .client import ClaudeConfigError, ClaudeFatal, ClaudeOptions, check_options
 from .consolidator import ClaudeConsolidator
 from .reasoner import ClaudeReasoner
 
-__all__ = ["claude_options", "make_consolidator", "make_reasoner"]
+__all__ = ["KINDS", "claude_options", "make_consolidator", "make_reasoner"]
+
+KINDS = ClaudeReasoner.kinds
 
 
 def claude_options(options: dict[str, Any]) -> ClaudeOptions:

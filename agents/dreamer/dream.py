@@ -35,6 +35,7 @@ from reverie.runtime import Context, TaskControl
 from reverie.runtime.gossip import LessonShare, MemoryShare, Payload
 from reverie.runtime.memory import Memory
 
+from ..domains import Domain
 from ..reasoners import Proposal, Proposals, Reasoner, RoundState
 from .jury import Jury, score
 from .options import DreamerOptions
@@ -70,10 +71,11 @@ class DreamKit:
 class TaskDream:
     """One task's dream, fresh or resumed from its checkpoint `cp`."""
 
-    def __init__(self, kit: DreamKit, task: Task, cp: DreamCheckpoint | None) -> None:
+    def __init__(self, kit: DreamKit, task: Task, cp: DreamCheckpoint | None, domain: Domain | None = None) -> None:
         opts = kit.options
         self.kit = kit
         self.task = task
+        self.domain = domain
         self.resumed = cp is not None
         self.budget = task.budget or Budget(max_rounds=opts.max_rounds, max_seconds=opts.max_seconds,
                                             candidates_per_round=opts.candidates_per_round)
@@ -127,7 +129,7 @@ class TaskDream:
             accepted = [j for j in judged if j.outcome is Decision.ACCEPT]
             if accepted:
                 best = max(accepted, key=score)
-                return await self.finish(ResultStatus.ACCEPTED, accepted=best, answer=self.answers[best.candidate.id])
+                return await self.finish(ResultStatus.ACCEPTED, accepted=best, answer=self._answer(best))
             paused = await kit.control.pause_requested(task.id)
             await self.commit_round(DreamStatus.PAUSED if paused else DreamStatus.RUNNING)
             if stop:  # the reasoner will not go on (a model's refusal): asking again would repeat it
@@ -138,6 +140,10 @@ class TaskDream:
                 await self.announce(TaskState.PAUSED)
                 return None  # the queue message is acked; `resume` queues the task again
         return await self.finish(ResultStatus.EXHAUSTED, reason=why)
+
+    def _answer(self, best: JudgedCandidate) -> Any:
+        proposed = self.answers[best.candidate.id]
+        return proposed if self.domain is None else self.domain.answer(self.task, best.candidate, proposed)
 
     async def _propose(self, rnd: int, lessons: list[Reason], left: float) -> list[Proposal] | Proposals:
         reasoner, k = self.kit.reasoner, self.budget.candidates_per_round
@@ -156,13 +162,16 @@ class TaskDream:
     async def _judge_round(self, rnd: int, proposals: list[Proposal], usage: Usage | None,
                            left: float) -> list[JudgedCandidate]:
         """Have the critics judge one round's proposals; the round joins the trace."""
-        jury = self.kit.jury
+        jury, domain = self.kit.jury, self.domain
         round_began = time.monotonic()
         candidates = [self._candidate(rnd, i, p) for i, p in enumerate(proposals)]
+        if domain is not None:  # a candidate its domain cannot take (a plan's steps for a code task) is unusable
+            proposals = [_misfit(p, domain.check(c)) for c, p in zip(candidates, proposals, strict=True)]
         self.answers.update({c.id: p.answer for c, p in zip(candidates, proposals, strict=True) if not p.invalid})
+        patience = None if domain is None else domain.patience(self.task, self.kit.options.verdict_timeout)
 
         async def judged(c: Candidate, p: Proposal) -> JudgedCandidate:
-            return jury.unusable(c, p) if p.invalid else await jury.judge(c, budget_left=left)
+            return jury.unusable(c, p) if p.invalid else await jury.judge(c, budget_left=left, patience=patience)
 
         out = list(await asyncio.gather(*(judged(c, p) for c, p in zip(candidates, proposals, strict=True))))
         self.trace.append(RoundTrace(round=rnd, candidates=tuple(out), elapsed=time.monotonic() - round_began,
@@ -171,7 +180,7 @@ class TaskDream:
 
     def _candidate(self, rnd: int, index: int, p: Proposal) -> Candidate:
         return Candidate(id=new_id(), task=self.task, round=rnd, index=index, steps=p.steps,
-                         text=p.text, rationale=p.rationale, dreamer=self.kit.ctx.name)
+                         text=p.text, rationale=p.rationale, dreamer=self.kit.ctx.name, artifact=p.artifact)
 
     def checkpoint(self, status: DreamStatus, *, pending: dict[str, Any] | None = None) -> DreamCheckpoint:
         ctx = self.kit.ctx
@@ -217,8 +226,7 @@ class TaskDream:
         rejected = [j for r in trace for j in r.candidates if j.outcome is Decision.REJECT]
         best = tuple(sorted(rejected, key=score, reverse=True)[: self.kit.options.keep_best])
         if status is ResultStatus.EXHAUSTED and best:
-            reason += "; best rejected: " + "; ".join(
-                f"{' -> '.join(j.candidate.steps)} ({_reasons(j)})" for j in best[:1])
+            reason += "; best rejected: " + "; ".join(f"{_summary(j.candidate)} ({_reasons(j)})" for j in best[:1])
         return Result(task_id=self.task.id, status=status, agent=name, answer=answer,
                       accepted=accepted, rounds=len(trace), trace=tuple(_quarantine(r) for r in trace),
                       best_rejected=best if status is not ResultStatus.ACCEPTED else (),
@@ -258,6 +266,18 @@ def _total(by_agent: dict[str, Usage]) -> Usage | None:
     return sum(used[1:], used[0]) if used else None
 
 
+def _misfit(p: Proposal, why: str) -> Proposal:
+    return msgspec.structs.replace(p, invalid=why, invalid_code="off_schema") if why and not p.invalid else p
+
+
+def _summary(cand: Candidate) -> str:
+    """A candidate in a few words: a plan's path, else the first line of its rationale or text."""
+    if cand.steps:
+        return " -> ".join(cand.steps)
+    lines = (cand.rationale or cand.text).strip().splitlines()
+    return lines[0][:200] if lines else f"candidate {cand.index + 1} of round {cand.round}"
+
+
 def _reasons(j: JudgedCandidate) -> str:
     found = [f"{v.critic}: {r.text}" for v in j.verdicts for r in v.reasons]
     found += [f"{m.critic} gave no verdict ({m.code}: {m.message})" for m in j.why_missing]
@@ -270,5 +290,5 @@ def _quarantine(r: RoundTrace) -> RoundTrace:
         return r
     return msgspec.structs.replace(r, candidates=tuple(
         msgspec.structs.replace(j, candidate=msgspec.structs.replace(j.candidate, steps=(), text=QUARANTINED,
-                                                                     rationale=""))
+                                                                     rationale="", artifact=None))
         if j.outcome is Decision.FLAG else j for j in r.candidates))

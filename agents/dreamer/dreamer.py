@@ -19,7 +19,7 @@ import contextlib
 import functools
 import os
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import nats.errors
@@ -42,8 +42,9 @@ from reverie.runtime import Agent, TaskControl, handler, pid_alive
 from reverie.runtime.memory import MemoryStore
 from reverie.runtime.memory import dreams as consolidation
 
+from ..domains import BUILTIN_DOMAINS, load_domains
 from ..reasoners import Reasoner
-from ..reasoners.factory import ReasonerConfigError, check_reasoner, claude_setup, make_reasoner
+from ..reasoners.factory import ReasonerConfigError, check_reasoner, claude_setup, make_reasoner, reasoner_kinds
 from .dream import DreamKit, TaskDream
 from .jury import Jury
 from .options import DreamerOptions
@@ -59,7 +60,7 @@ from .records import (
     task_path,
 )
 
-__all__ = ["DREAM_CONCURRENCY", "Dreamer"]
+__all__ = ["DREAM_CONCURRENCY", "Dreamer", "served_kinds"]
 
 DREAM_CONCURRENCY = 64
 """Tasks one dreamer works on at once, unless the config's `concurrency` says otherwise."""
@@ -74,8 +75,18 @@ class Dreamer(Agent):
     Options = DreamerOptions
 
     @classmethod
+    def subjects(cls, options: DreamerOptions) -> dict[str, str | Sequence[str]]:
+        """The dreamer consumes one task subject per kind it serves."""
+        return {"dream": [f"task.{kind}" for kind in served_kinds(options)]}
+
+    @classmethod
     def check_options(cls, options: DreamerOptions) -> None:
         check_reasoner(options.reasoner, options.reasoner_options)
+        served_kinds(options)
+        try:
+            load_domains(options.domains)
+        except (ImportError, AttributeError, TypeError) as exc:
+            raise ReasonerConfigError(f"domains: {exc}", field=".domains", detail=str(exc)) from None
         if options.consolidator == "claude":
             try:
                 check_reasoner("anthropic", options.consolidator_options)
@@ -87,6 +98,7 @@ class Dreamer(Agent):
     async def on_start(self) -> None:
         opts: DreamerOptions = self.options
         self.reasoner: Reasoner = make_reasoner(opts.reasoner, opts.reasoner_options)
+        self.domains = load_domains(opts.domains)
         critics = list(opts.critics) if opts.critics is not None else self.ctx.peers("critic")
         if not critics:
             self.log.warning("no critic agents configured: every candidate will be accepted")
@@ -212,13 +224,16 @@ class Dreamer(Agent):
         """One dream per task per process at a time."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._active[task.id] = future
+        domain = self.domains.get(task.kind)  # a kind without a domain (moved by `subjects`) is the reasoner's
         try:
             try:
                 features = self.reasoner.features(task)
+                if domain is not None:  # also checks the input, naming a bad field
+                    features |= domain.features(task)
                 lessons = await self.memory.recall(features, limit=self.options.recall_limit) if features else []
             except ReverieError as exc:
-                return TaskDream(self._kit, task, None).result(ResultStatus.FAILED, reason=str(exc))
-            result = await TaskDream(self._kit, task, cp).run(features, [lesson.reason for lesson in lessons])
+                return TaskDream(self._kit, task, None, domain).result(ResultStatus.FAILED, reason=str(exc))
+            result = await TaskDream(self._kit, task, cp, domain).run(features, [lesson.reason for lesson in lessons])
             if result is not None:
                 self._finished += 1
                 if self._finished % 100 == 0:
@@ -302,6 +317,27 @@ class Dreamer(Agent):
                             candidates=len(cands), rejected=sum(1 for j in cands if j.outcome is not Decision.ACCEPT),
                             spent=result.elapsed, resumes=result.resumes)
         return TaskInfo(task_id=query.task_id, state=TaskState.UNKNOWN, agent=self.ctx.name)
+
+
+def served_kinds(options: DreamerOptions) -> list[str]:
+    """The task kinds a dreamer with these options serves: its `kinds`, or every domain's kind
+    its reasoner can dream about. Raises `ReasonerConfigError` when that leaves none."""
+    try:
+        domains = sorted({*BUILTIN_DOMAINS, *options.domains})
+        dreamt = reasoner_kinds(options.reasoner, options.reasoner_options)
+    except (ImportError, AttributeError, TypeError) as exc:
+        raise ReasonerConfigError(f"domains: {exc}", field=".domains", detail=str(exc)) from None
+    if options.kinds is not None:
+        if not options.kinds:
+            raise ReasonerConfigError("kinds: name at least one task kind", field=".kinds",
+                                      detail="name at least one task kind")
+        return list(dict.fromkeys(options.kinds))
+    kinds = [k for k in domains if k in dreamt]
+    if not kinds:
+        detail = (f"the reasoner dreams about {', '.join(sorted(dreamt)) or 'nothing'}, and no domain has those "
+                  f"kinds ({', '.join(domains)}); add a domain or name `kinds`")
+        raise ReasonerConfigError(f"kinds: {detail}", field=".kinds", detail=detail)
+    return kinds
 
 
 def _lookup(store: MemoryStore, task_id: str) -> tuple[Result | None, DreamCheckpoint | None, bool]:

@@ -41,11 +41,12 @@ class Jury:
         self._burst = BurstLog(log)
         self._replies: Codec[Verdict | Error] = Codec(Verdict | Error, max_bytes=ctx.config.max_message_bytes)
 
-    async def judge(self, cand: Candidate, *, budget_left: float) -> JudgedCandidate:
-        """Each request for verdicts waits `verdict_timeout`, at most the `budget_left` seconds
-        the task had when its round began."""
+    async def judge(self, cand: Candidate, *, budget_left: float, patience: float | None = None) -> JudgedCandidate:
+        """Each request for verdicts waits `patience` (default `verdict_timeout`; a domain whose
+        critics run tests asks for more), at most the `budget_left` seconds the task had when
+        its round began."""
         opts = self.options
-        timeout = min(opts.verdict_timeout, max(budget_left, 0.05))
+        timeout = min(opts.verdict_timeout if patience is None else patience, max(budget_left, 0.05))
         subject = self.ctx.bus.subjects.candidate(cand.task.id)
         verdicts: dict[str, Verdict] = {}
         failures: dict[str, MissingVerdict] = {}

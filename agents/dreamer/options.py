@@ -17,6 +17,11 @@ class DreamerOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reasoner: str = "offline"
     """`offline` (deterministic, no network), `anthropic` (Claude) or `module:Class`."""
     reasoner_options: dict[str, Any] = {}
+    domains: dict[str, str] = {}
+    """More task domains, by kind: `module:Class` of a `reverie.agents.domains.Domain` (a
+    built-in kind named here is replaced)."""
+    kinds: list[str] | None = None
+    """The task kinds to serve; default: every domain's kind the reasoner can dream about."""
     candidates_per_round: int = 3
     max_rounds: int = 5
     max_seconds: float = 120.0

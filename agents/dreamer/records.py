@@ -25,6 +25,8 @@ from reverie.protocol import (
     Candidate,
     Decision,
     JudgedCandidate,
+    Patch,
+    Reason,
     Result,
     RoundTrace,
     Task,
@@ -36,7 +38,7 @@ from reverie.runtime.memory import Batch, EdgeKind, Lesson, MemoryStore
 
 __all__ = ["RECENT_SLOTS", "DreamCheckpoint", "DreamStatus", "accepted_summary", "candidate_path", "decode_checkpoint",
            "decode_result", "encode_checkpoint", "lessons_of", "recent_path", "record_result", "record_round",
-           "record_task", "recovered_trace", "result_path", "round_path", "task_info", "task_path"]
+           "record_task", "recovered_trace", "repairs_of", "result_path", "round_path", "task_info", "task_path"]
 
 _json = msgspec.json.Encoder()
 
@@ -128,11 +130,14 @@ def record_round(batch: Batch, task: Task, trace: RoundTrace, features: Iterable
                 batch.link(vpath, EdgeKind.SUPPORTS, cpath)
             else:
                 batch.link(cpath, EdgeKind.REJECTED_BY, vpath)
-        if judged.outcome is not Decision.ACCEPT:
+        if judged.outcome is Decision.ACCEPT:
+            found = repairs_of(task, judged, feats)
+        else:
             batch.invalidate(cpath, _why(judged))
-            for lesson in lessons_of(task, judged, feats):
-                batch.lesson(lesson)
-                learned.append(lesson)
+            found = lessons_of(task, judged, feats)
+        for lesson in found:
+            batch.lesson(lesson)
+            learned.append(lesson)
     return learned
 
 
@@ -148,6 +153,17 @@ def lessons_of(task: Task, judged: JudgedCandidate, features: tuple[str, ...]) -
             seen.setdefault(lid, Lesson(id=lid, topic=reason.code, reason=reason, features=features,
                                         task_id=task.id, author=verdict.critic))
     return list(seen.values())
+
+
+def repairs_of(task: Task, judged: JudgedCandidate, features: tuple[str, ...]) -> list[Lesson]:
+    """What an accepted patch teaches similar code tasks: how it fixed this one (its rationale
+    names the kind of change), under topic `repaired`. Other accepted candidates teach nothing."""
+    cand = judged.candidate
+    if not isinstance(cand.artifact, Patch) or not cand.rationale:
+        return []
+    lid = hashlib.sha256(f"{task.id}|repaired|{cand.id}".encode()).hexdigest()[:16]
+    return [Lesson(id=lid, topic="repaired", reason=Reason(code="repaired", text=cand.rationale[:500]),
+                   features=features, task_id=task.id, author=cand.dreamer)]
 
 
 def _why(judged: JudgedCandidate) -> str:

@@ -25,6 +25,7 @@ __all__ = [
     "evaluate",
     "parse_spec",
     "path_text",
+    "spec_features",
     "split_validation_error",
 ]
 
@@ -230,3 +231,13 @@ def evaluate(spec: PlanSpec, steps: Sequence[str]) -> PlanEvaluation:
 def path_text(steps: Sequence[str]) -> str:
     """The human form of a path: `"backup -> migrate -> verify"` (empty string for no steps)."""
     return " -> ".join(steps)
+
+
+def spec_features(spec: PlanSpec) -> frozenset[str]:
+    """What makes plan tasks similar for recall: their operations, states and constraint kinds."""
+    c = spec.constraints
+    feats = {f"op:{op.name}" for op in spec.operations}
+    feats |= {f"state:{s}" for s in spec.states()}
+    feats |= {f"tag:{t}" for op in spec.operations for t in op.tags}
+    feats |= {f"required:{r}" for r in c.required} | {f"before:{a}>{b}" for a, b in c.before}
+    return frozenset(feats)

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from reverie.protocol import Reason, RoundTrace, Task, Usage
+from reverie.protocol import Artifact, Reason, RoundTrace, Task, Usage
 from reverie.runtime.memory import Memory
 
 __all__ = ["Proposal", "Proposals", "Reasoner", "RoundState"]
@@ -24,10 +24,13 @@ class Proposal(msgspec.Struct, frozen=True, kw_only=True):
     `{"steps": [...], "duration": ..., "risk": ...}`).
     """
 
-    steps: tuple[str, ...]
-    text: str
+    steps: tuple[str, ...] = ()
+    text: str = ""
+    """A human-readable summary, what rule critics match (a plan's path, a patch's diff)."""
     rationale: str = ""
     answer: dict[str, object] = {}
+    artifact: Artifact | None = None
+    """What the candidate proposes, typed (a `Patch` for code, a `Text`); None: its `steps`."""
     invalid: str = ""
     """Why this proposal is unusable (a model's answer that does not fit the candidate schema):
     the dreamer records it as a rejected candidate with this reason and asks no critic."""
@@ -69,6 +72,10 @@ class RoundState:
 class Reasoner:
     """What proposes a dreamer's candidates. Subclass it and write `propose`; the lifecycle
     hooks below default to doing nothing."""
+
+    kinds: ClassVar[frozenset[str]] = frozenset({"plan"})
+    """The task domains it can dream about (`plan`, `code`, `text`, or a config's own): a
+    dreamer serves the kinds of its domains that its reasoner names here."""
 
     stateful: ClassVar[bool] = False
     """True: `propose` takes `state=` (a `RoundState`), for work in flight across a restart

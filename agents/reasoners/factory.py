@@ -13,12 +13,16 @@ from typing import Any
 
 import msgspec
 
+from ..code.reasoner import OfflineCodeReasoner
 from .adapter import adapt
 from .base import Reasoner
+from .command import COMMAND_KINDS, CommandOptions, CommandReasoner
 from .errors import ReasonerConfigError
 from .offline import OfflineReasoner
+from .router import KindRouter
 
-__all__ = ["CLAUDE", "OfflineOptions", "ReasonerConfigError", "check_reasoner", "claude_setup", "make_reasoner"]
+__all__ = ["CLAUDE", "OFFLINE_KINDS", "OfflineOptions", "ReasonerConfigError", "check_reasoner", "claude_setup",
+           "make_reasoner", "reasoner_kinds"]
 
 
 class OfflineOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -26,6 +30,9 @@ class OfflineOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_path_len: int = 12
     latency: float = 0.0
 
+
+OFFLINE_KINDS = frozenset({"plan", "code"})
+"""What the offline reasoner dreams about: plans (graph search) and code (program repair)."""
 
 CLAUDE = "reverie.agents.claude.setup"
 """Where Claude's reasoner and option checks live, imported on first use."""
@@ -46,8 +53,8 @@ def check_reasoner(name: str, options: dict[str, Any]) -> None:
 
 def make_reasoner(name: str, options: dict[str, Any]) -> Reasoner:
     """Build the reasoner a dreamer's options name: `offline`, `anthropic` (Claude, options
-    as `reverie.agents.claude.client.ClaudeOptions`) or `module:Class` (called with the
-    options as keyword arguments)."""
+    as `reverie.agents.claude.client.ClaudeOptions`), `command` (an external proposer,
+    `CommandOptions`) or `module:Class` (called with the options as keyword arguments)."""
     if name == "anthropic":
         built: Reasoner = claude_setup().make_reasoner(options)
         return built
@@ -56,17 +63,45 @@ def make_reasoner(name: str, options: dict[str, Any]) -> Reasoner:
             opts = msgspec.convert(options, OfflineOptions)
         except msgspec.ValidationError as exc:
             raise ReasonerConfigError(f"reasoner_options: {exc}") from None
-        return OfflineReasoner(seed=opts.seed, max_path_len=opts.max_path_len, latency=opts.latency)
-    module_name, sep, attr = name.partition(":")
-    if not sep:
-        raise ReasonerConfigError(f"reasoner must be 'offline' or 'module:Class', got {name!r}")
+        return KindRouter({"plan": OfflineReasoner(seed=opts.seed, max_path_len=opts.max_path_len,
+                                                   latency=opts.latency),
+                           "code": OfflineCodeReasoner(seed=opts.seed)}, default="plan")
+    if name == "command":
+        try:
+            return CommandReasoner(msgspec.convert(options, CommandOptions))
+        except msgspec.ValidationError as exc:
+            raise ReasonerConfigError(f"reasoner_options: {exc}") from None
     try:
-        cls = getattr(importlib.import_module(module_name), attr)
-        reasoner = cls(**options)
-    except (ImportError, AttributeError, TypeError) as exc:
+        reasoner = _reasoner_class(name)(**options)
+    except TypeError as exc:
         raise ReasonerConfigError(f"cannot build reasoner {name!r}: {exc}") from None
     _check_signature(name, reasoner)
     return adapt(reasoner)
+
+
+def reasoner_kinds(name: str, options: dict[str, Any]) -> frozenset[str]:
+    """The task kinds the reasoner a dreamer's options name can dream about, without building
+    it (`Reasoner.kinds`; `plan` for a class that does not say)."""
+    if name == "offline":
+        return OFFLINE_KINDS
+    if name == "anthropic":
+        kinds: frozenset[str] = claude_setup().KINDS
+        return kinds
+    if name == "command":
+        named = options.get("kinds")
+        return frozenset(named) if isinstance(named, list) else COMMAND_KINDS
+    return frozenset(getattr(_reasoner_class(name), "kinds", frozenset({"plan"})))
+
+
+def _reasoner_class(name: str) -> Any:
+    module_name, sep, attr = name.partition(":")
+    if not sep:
+        raise ReasonerConfigError(f"reasoner must be 'offline', 'anthropic', 'command' or 'module:Class', "
+                                  f"got {name!r}")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ReasonerConfigError(f"cannot build reasoner {name!r}: {exc}") from None
 
 
 def _check_signature(name: str, reasoner: object) -> None:

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from reverie.protocol import Reason, RoundTrace, Task
 
-from ..plans.spec import Operation, PlanSpec, parse_spec, path_text
+from ..plans.spec import Operation, PlanSpec, parse_spec, path_text, spec_features
 from .base import Proposal, Reasoner, RoundState
 
 __all__ = ["MAX_EXPANSIONS", "MAX_PATHS", "LearnedConstraints", "OfflineReasoner", "PlanPath", "enumerate_paths",
@@ -46,13 +46,7 @@ class PlanPath:
 
 def plan_features(task: Task) -> frozenset[str]:
     """What makes plan tasks similar for recall: their operations, states and constraint kinds."""
-    spec = parse_spec(task.input)
-    c = spec.constraints
-    feats = {f"op:{op.name}" for op in spec.operations}
-    feats |= {f"state:{s}" for s in spec.states()}
-    feats |= {f"tag:{t}" for op in spec.operations for t in op.tags}
-    feats |= {f"required:{r}" for r in c.required} | {f"before:{a}>{b}" for a, b in c.before}
-    return frozenset(feats)
+    return spec_features(parse_spec(task.input))
 
 
 @functools.lru_cache(maxsize=32)

@@ -1,4 +1,5 @@
-"""`reverie demo`: the local swarm of deploy/local.toml solving the sample tasks, offline."""
+"""`reverie demo`: the local swarm of deploy/local.toml solving the sample tasks offline: change
+plans, and a small project whose failing test the swarm repairs in a sandbox."""
 
 from __future__ import annotations
 
@@ -23,9 +24,12 @@ from .render import format_result
 __all__ = ["demo", "packaged_config", "run_demo", "sample_tasks"]
 
 
-def sample_tasks() -> dict[str, object]:
-    """The sample plan specs that ship in `reverie.deploy/tasks`, by name."""
+def sample_tasks(kind: str = "plan") -> dict[str, object]:
+    """The sample task inputs that ship in `reverie.deploy/tasks` (plan specs; with `kind="code"`,
+    the code tasks of `tasks/code`), by name."""
     folder = resources.files("reverie.deploy") / "tasks"
+    if kind != "plan":
+        folder = folder / kind
     return {p.name.removesuffix(".json"): json.loads(p.read_text())
             for p in sorted(folder.iterdir(), key=lambda p: p.name) if p.name.endswith(".json")}
 
@@ -48,17 +52,21 @@ async def run_demo(*, keep: bool = False, echo: bool = True) -> dict[str, Result
             async with Supervisor(config, out=log) as sup:
                 say(f"reverie demo: {len(sup.replicas)} agent processes ready on {sup.url}")
                 async with connect(config) as swarm:
-                    tasks = sample_tasks()
+                    plans, code = sample_tasks(), sample_tasks("code")
                     budget = Budget(max_rounds=5, max_seconds=60, candidates_per_round=3)
+                    repair = Budget(max_rounds=8, max_seconds=180, candidates_per_round=4)
+                    names = [*plans, *code]
                     results = await swarm.submit_many(
                         [Task(id=f"{name}-{new_id()[:6]}", kind="plan", input=spec, budget=budget)
-                         for name, spec in tasks.items()], timeout=120)
-                for name, result in zip(tasks, results, strict=True):
+                         for name, spec in plans.items()]
+                        + [Task(id=f"{name}-{new_id()[:6]}", kind="code", input=inp, budget=repair)
+                           for name, inp in code.items()], timeout=240)
+                for name, result in zip(names, results, strict=True):
                     say("")
                     say(format_result(result, title=name))
         say("")
         say("reverie demo: done, swarm stopped")
-        return dict(zip(tasks, results, strict=True))
+        return dict(zip(names, results, strict=True))
     finally:
         if keep:
             say(f"reverie demo: data kept in {data}")

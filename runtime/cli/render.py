@@ -28,10 +28,16 @@ def format_result(result: Result, *, title: str = "") -> str:
     head = title or result.task_id
     lines = [f"{head}: {result.status.value} after {result.rounds} round(s), "
              f"{candidates} candidate(s), {result.elapsed * 1000:.0f} ms"]
-    if result.status is ResultStatus.ACCEPTED and result.accepted is not None:
+    answer = result.answer if isinstance(result.answer, dict) else {}
+    if result.status is ResultStatus.ACCEPTED and result.accepted is not None and isinstance(answer.get("patch"), str):
+        cand = result.accepted.candidate
+        lines.append(f"  accepted: {cand.rationale or 'a patch'}")
+        lines.append("  patch:")
+        lines += [f"    {line}" for line in answer["patch"].splitlines()]
+    elif result.status is ResultStatus.ACCEPTED and result.accepted is not None:
         lines.append(f"  path: {result.accepted.candidate.text or ' -> '.join(result.accepted.candidate.steps)}")
-        if isinstance(result.answer, dict) and "duration" in result.answer:
-            lines.append(f"  duration {result.answer['duration']:g}, risk {result.answer.get('risk', 0):g}")
+        if "duration" in answer:
+            lines.append(f"  duration {answer['duration']:g}, risk {answer.get('risk', 0):g}")
     elif result.reason:
         lines.append(f"  why: {result.reason}")
     if result.usage is not None:
@@ -48,11 +54,19 @@ def format_result(result: Result, *, title: str = "") -> str:
         for judged in rnd.candidates:
             if judged.outcome is Decision.ACCEPT:
                 continue
-            why = [f"{v.critic}: {r.text}" for v in judged.verdicts for r in v.reasons]
+            why = [f"{v.critic}: {' '.join(r.text.split())}" for v in judged.verdicts for r in v.reasons]
             why += [f"{m.critic} gave no verdict ({m.code}: {m.message})" for m in judged.why_missing]
             why += [f"{c} gave no verdict" for c in judged.missing if c not in {m.critic for m in judged.why_missing}]
-            lines.append(f"    round {rnd.round} #{judged.candidate.index} {judged.outcome.value}: {'; '.join(why)}")
+            cand = judged.candidate
+            what = f" ({_first_line(cand.rationale)})" if cand.artifact is not None and cand.rationale else ""
+            lines.append(f"    round {rnd.round} #{judged.candidate.index}{what} {judged.outcome.value}: "
+                         f"{'; '.join(why)}")
     return "\n".join(lines)
+
+
+def _first_line(text: str, limit: int = 120) -> str:
+    line = text.strip().splitlines()[0]
+    return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
 def _usage_line(u: Usage) -> str:

@@ -12,13 +12,19 @@ from typing import Any
 import click
 import msgspec
 
-from reverie.protocol import ResultStatus, Task, new_id
+from reverie.protocol import Budget, ResultStatus, Task, new_id
 
 from ..client import connect, served_kinds
 from ..config import load_config
 from ..logs import setup_logging
+from ..sandbox import SandboxUnavailable
 from ..swarm.supervisor import Supervisor
+from .codepack import CodePackError, apply_answer, pack_folder, verify_answer
 from .render import format_result, format_status
+
+DEFAULT_TEST = "python -m pytest -q"
+CODE_BUDGET = Budget(max_rounds=10, candidates_per_round=4, max_seconds=600)
+"""A code task's budget unless --rounds/--candidates/--seconds say otherwise: test runs take seconds."""
 
 __all__ = ["CONFIG", "DATA_DIR", "pause", "resume", "show", "status", "submit", "task", "up"]
 
@@ -94,8 +100,9 @@ def _task_input(task: str, *, text: bool = False) -> Any:
 
 @click.command()
 @CONFIG
-@click.argument("task")
-@click.option("--kind", default="plan", show_default=True, help="Task kind: the subject is rv.<swarm>.task.<kind>.")
+@click.argument("task", required=False)
+@click.option("--kind", default=None, help="Task kind: the subject is rv.<swarm>.task.<kind>  [default: plan; "
+                                          "code with --code]")
 @click.option("--wait/--no-wait", default=False, help="Wait for the result and print it.")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait with --wait.")
 @click.option("--id", "task_id", help="Task id (default: random). Publishing an id twice queues it once.")
@@ -103,12 +110,48 @@ def _task_input(task: str, *, text: bool = False) -> Any:
 @click.option("--text", is_flag=True, help="Send TASK as plain text, even if it looks like JSON.")
 @click.option("--queue-anyway", is_flag=True, help="Queue a task of a kind no agent of CONFIG serves "
                                                    "(for an agent that runs elsewhere).")
+@click.option("--code", "code_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Send the project in this folder as a code task (its .gitignore is respected).")
+@click.option("--test", "test_cmd", default=DEFAULT_TEST, show_default=True,
+              help="With --code: the command that runs the project's tests.")
+@click.option("--edit", "edits", multiple=True, help="With --code: a file the swarm may change (repeat; "
+                                                     "default: every file that is not a test).")
+@click.option("--instruction", default="", help="With --code: what to do, in words.")
+@click.option("--test-timeout", default=60.0, show_default=True, help="With --code: seconds one test run may take.")
+@click.option("--apply", "apply_patch", is_flag=True, help="With --code --wait: write the accepted patch into the "
+                                                           "folder, once the tests pass there with it (in a sandbox).")
+@click.option("--rounds", type=click.IntRange(min=1), help="Budget: at most this many rounds (--code: 10).")
+@click.option("--candidates", type=click.IntRange(min=1), help="Budget: candidates per round (--code: 4).")
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True),
+              help="Budget: seconds of dreaming (--code: 600).")
 @DATA_DIR
-def submit(config: Path, task: str, kind: str, wait: bool, timeout: float, task_id: str | None,
-           as_json: bool, text: bool, queue_anyway: bool, data_dir: Path | None) -> None:
-    """Publish TASK (JSON text, plain text, or @file.json) onto the swarm."""
+def submit(config: Path, task: str | None, kind: str | None, wait: bool, timeout: float, task_id: str | None,
+           as_json: bool, text: bool, queue_anyway: bool, code_dir: Path | None, test_cmd: str, edits: tuple[str, ...],
+           instruction: str, test_timeout: float, apply_patch: bool, rounds: int | None, candidates: int | None,
+           seconds: float | None, data_dir: Path | None) -> None:
+    """Publish TASK (JSON text, plain text, or @file.json) onto the swarm, or with --code DIR
+    the project in DIR as a code task."""
     cfg = load_config(config, data_dir=data_dir, check_agents=False)
-    payload = _task_input(task, text=text)
+    if code_dir is not None:
+        if task is not None:
+            raise click.BadParameter("give either TASK or --code DIR, not both", param_hint="--code")
+        try:
+            payload: Any = pack_folder(code_dir, test=test_cmd, edit=edits, instruction=instruction,
+                                       timeout=test_timeout)
+        except CodePackError as exc:
+            raise click.BadParameter(str(exc), param_hint="--code") from None
+        kind = kind or "code"
+    elif task is None:
+        raise click.BadParameter("give a TASK, or --code DIR", param_hint="TASK")
+    else:
+        payload = _task_input(task, text=text)
+        kind = kind or "plan"
+    if apply_patch and (code_dir is None or not wait):
+        raise click.BadParameter("--apply goes with --code DIR and --wait", param_hint="--apply")
+    default = CODE_BUDGET if code_dir is not None else Budget()
+    budget = None if code_dir is None and rounds is None and candidates is None and seconds is None else Budget(
+        max_rounds=rounds or default.max_rounds, candidates_per_round=candidates or default.candidates_per_round,
+        max_seconds=seconds or default.max_seconds)
     kinds = None if queue_anyway else served_kinds(cfg)
     if kinds is not None and kind not in kinds and "*" not in kinds and ">" not in kinds:
         raise click.BadParameter(f"no agent of {config} serves tasks of kind {kind!r} (it serves: "
@@ -119,14 +162,34 @@ def submit(config: Path, task: str, kind: str, wait: bool, timeout: float, task_
     async def run() -> int:
         async with connect(cfg) as swarm:
             if not wait:
-                tid = await swarm.publish(Task(id=task_id or new_id(), kind=kind, input=payload))
+                tid = await swarm.publish(Task(id=task_id or new_id(), kind=kind, input=payload, budget=budget))
                 click.echo(json.dumps({"task_id": tid}) if as_json else tid)
                 return 0
-            result = await swarm.submit(payload, kind=kind, task_id=task_id, timeout=timeout)
+            result = await swarm.submit(payload, kind=kind, task_id=task_id, timeout=timeout, budget=budget)
         click.echo(msgspec.json.encode(result).decode() if as_json else format_result(result))
-        return 0 if result.status is ResultStatus.ACCEPTED else 1
+        if result.status is not ResultStatus.ACCEPTED:
+            return 1
+        if apply_patch and code_dir is not None:
+            return await _apply(code_dir, result.answer, test_cmd, test_timeout)
+        return 0
 
     sys.exit(asyncio.run(run()))
+
+
+async def _apply(root: Path, answer: Any, test: str, seconds: float) -> int:
+    """Write an accepted patch into `root` once the tests pass there with it; 1 if they do not."""
+    try:
+        outcome = await verify_answer(root, answer, test=test, seconds=seconds)
+    except (CodePackError, SandboxUnavailable) as exc:
+        click.echo(f"not applied: {exc}", err=True)
+        return 1
+    if not outcome.passed:
+        why = "timed out" if outcome.timed_out else f"exit code {outcome.exit_code}"
+        click.echo(f"not applied: the tests fail in {root} with the patch ({why}):\n{outcome.stdout[-2000:]}", err=True)
+        return 1
+    written = apply_answer(root, answer)
+    click.echo(f"applied to {root}: {', '.join(written)} (the tests pass there with it)")
+    return 0
 
 
 @click.command()
