@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from reverie.protocol import Candidate, Codec, Decision, Edit, Patch, Steps, Task, Verdict, new_id
+from reverie.protocol import Candidate, Codec, Decision, Edit, Error, Patch, Steps, Task, Verdict, new_id
 from reverie.runtime import connect, serve_agent
 
 from .conftest import ROOT, make_config
@@ -68,9 +68,9 @@ async def test_a_failing_patch_is_rejected_naming_the_failing_tests(critic: Any)
     v = await _verdict(critic, [Edit(path="stats.py", search="mid = n // 2", replace="mid = n // 2 + 2")])
     assert v.decision is Decision.REJECT
     failed = {r.ops[0] for r in v.reasons if r.code == "test_failed"}
-    assert "test_stats.py::test_median_odd" in failed and "test_stats.py::test_mean" not in failed
+    assert "test_stats.StatsTest.test_median_odd" in failed and "test_stats.StatsTest.test_mean" not in failed
     # the odd case fails inside stats.py (an IndexError): its frames there steer the next round
-    [odd] = [r for r in v.reasons if r.ops == ("test_stats.py::test_median_odd",)]
+    [odd] = [r for r in v.reasons if r.ops == ("test_stats.StatsTest.test_median_odd",)]
     assert odd.where and all(w.startswith("stats.py:") for w in odd.where)
 
 
@@ -146,3 +146,14 @@ async def test_plans_are_not_its_business(critic: Any) -> None:
 
 def test_socket_module_is_what_the_sandbox_hooks() -> None:
     assert hasattr(socket, "create_connection")
+
+
+async def test_a_test_runner_the_sandbox_lacks_is_a_setup_error_not_a_verdict(critic: Any) -> None:
+    t = Task(id=new_id(), kind="code", input={**SAMPLE, "test": "python -m no_such_runner -q"})
+    cand = Candidate(id=new_id(), task=t, round=1, index=0,
+                     artifact=Patch(edits=(Edit(path="stats.py", search="if n % 2 == 0:", replace="if n % 2 == 1:"),)))
+    bus = critic.client.bus
+    [reply] = await bus.request_many(bus.subjects.candidate(t.id), cand, expect=1, timeout=60.0, senders=["sandbox"])
+    error = Codec(Verdict | Error).decode(reply.data)
+    assert isinstance(error, Error) and error.code == "sandbox_setup"
+    assert "no 'no_such_runner'" in error.message and "`python`" in error.message

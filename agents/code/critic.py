@@ -23,6 +23,7 @@ import ast
 import asyncio
 import hashlib
 import os
+import shlex
 import shutil
 import tempfile
 from collections import OrderedDict
@@ -31,7 +32,7 @@ from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
-from reverie.protocol import Candidate, Decision, Patch, Reason, Verdict, artifact_of
+from reverie.protocol import Candidate, Decision, Error, Patch, Reason, ReverieError, Verdict, artifact_of
 from reverie.runtime import Agent, handler
 from reverie.runtime.sandbox import Isolation, RunOutcome, Sandbox, SandboxLimits
 
@@ -40,7 +41,7 @@ from .repair import fingerprint
 from .task import CodeInput, CodeInputError, parse_code
 from .testout import parse_test_output
 
-__all__ = ["PYTEST_ADDOPTS", "SandboxCritic", "SandboxCriticOptions", "judge_outcome"]
+__all__ = ["PYTEST_ADDOPTS", "SandboxCritic", "SandboxCriticOptions", "TestsCannotRun", "judge_outcome"]
 
 PYTEST_ADDOPTS = "-rfE --tb=short -p no:cacheprovider"
 """Given to the tests' environment: pytest then names every failure and its frames briefly."""
@@ -77,8 +78,13 @@ class SandboxCritic(Agent):
         self._runs: OrderedDict[str, asyncio.Future[Judgement]] = OrderedDict()
 
     @handler("dream.*.cand", concurrency=max(os.cpu_count() or 1, 1))
-    async def judge(self, cand: Candidate) -> Verdict:
-        decision, score, reasons = await self.evaluate(cand)
+    async def judge(self, cand: Candidate) -> Verdict | Error:
+        try:
+            decision, score, reasons = await self.evaluate(cand)
+        except TestsCannotRun as exc:  # not the candidate's fault: no verdict, and the dreamer says why
+            self.ctx.counters["sandbox.setup_errors"] += 1
+            self.log.warning("cannot judge %s: %s", cand.id, exc)
+            return Error(code="sandbox_setup", message=str(exc), subject=cand.id)
         return Verdict(candidate_id=cand.id, critic=self.ctx.name, decision=decision, score=score, reasons=reasons)
 
     async def evaluate(self, cand: Candidate) -> Judgement:
@@ -143,8 +149,25 @@ class SandboxCritic(Agent):
         return outcome
 
 
+class TestsCannotRun(ReverieError):
+    """The task's test command cannot run in this critic's sandbox at all (its program or test
+    runner is missing): no candidate can be judged until the critic's set-up changes."""
+
+
+def _cannot_run(outcome: RunOutcome, task: CodeInput) -> str:
+    """Why the test command could not start, or "" (it ran, and failed)."""
+    argv = shlex.split(task.test)
+    if outcome.exit_code == 127:
+        return f"the test command {argv[0]!r} was not found in the sandbox"
+    runner = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else ""
+    if runner and f"No module named {runner}" in outcome.stderr + outcome.stdout:
+        return (f"the interpreter in the sandbox has no {runner!r} (set the sandbox critic's `python` to an "
+                f"interpreter with the project's test dependencies, or install {runner} beside reverie)")
+    return ""
+
+
 def judge_outcome(outcome: RunOutcome, task: CodeInput) -> Judgement:
-    """The verdict on one sandboxed test run of a candidate."""
+    """The verdict on one sandboxed test run of a candidate. Raises `TestsCannotRun`."""
     if outcome.violations:
         return Decision.FLAG, 0.0, tuple(Reason(code=v.kind, text=f"the run tried what the sandbox forbids: {v.detail}")
                                          for v in outcome.violations[:MAX_REASONS])
@@ -153,6 +176,9 @@ def judge_outcome(outcome: RunOutcome, task: CodeInput) -> Judgement:
                                              text=f"the tests did not finish within {task.timeout:g}s"),)
     if outcome.passed:
         return Decision.ACCEPT, 1.0, ()
+    cannot = _cannot_run(outcome, task)
+    if cannot:
+        raise TestsCannotRun(cannot)
     output = f"{outcome.stdout}\n{outcome.stderr}"
     failures = parse_test_output(output, task.editable_paths, root=Sandbox.WORKDIR)
     if failures:

@@ -1,0 +1,5 @@
+"""Small caching utilities."""
+
+from cachekit.lru import LRUCache
+
+__all__ = ["LRUCache"]
