@@ -8,18 +8,18 @@ later round of the task) are judged against one cached prompt.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from anthropic.types import Message
 
-from reverie.protocol import Candidate, Decision, Error, Reason, Usage, Verdict
+from reverie.protocol import Candidate, Decision, Error, Patch, Reason, Text, Usage, Verdict, artifact_of
 from reverie.runtime import Agent, handler
 
 from ..plans.spec import path_text
 from .client import Claude, ClaudeConfigError, ClaudeFatal, ClaudeOptions, check_options
+from .kinds import patch_text, tagged, task_text
 from .stops import unusable_stop
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "ClaudeCritic",
     "ClaudeCriticOptions",
     "build_request",
+    "candidate_text",
     "numbered",
     "parse_verdict",
 ]
@@ -61,7 +62,9 @@ SYSTEM_PROMPT = """You are a critic in a reverie agent swarm. A dreamer proposes
 paths for a task; you judge each one against the constitution below and call the `verdict` \
 tool exactly once: `accept` if it satisfies every rule, `reject` (with one reason per broken \
 rule, naming the rule and the steps concerned) if not, `harmful` if following it could cause \
-damage. Be specific: the dreamer refines its next candidates from your reasons."""
+damage. A candidate is a plan's steps, a code task's patch (a unified diff of the task's \
+files; name the files or tests concerned as its steps) or a text answer. Be specific: the \
+dreamer refines its next candidates from your reasons."""
 
 
 ClaudeCriticOptions = ClaudeOptions
@@ -91,6 +94,19 @@ CALL_IT = f"Judge this candidate now: call the `{TOOL_NAME}` tool exactly once, 
 """Where the model refuses a forced tool choice, the request asks in words instead."""
 
 
+def candidate_text(cand: Candidate) -> str:
+    """What the critic is shown of a candidate: a plan's steps (as `steps: ...`), a patch as the
+    unified diff of the task's files, a text answer; then its rationale."""
+    art = artifact_of(cand)
+    if isinstance(art, Patch):
+        shown = "patch (unified diff):\n" + tagged("diff", cand.text or patch_text(cand.task, art))
+    elif isinstance(art, Text):
+        shown = "answer:\n" + tagged("answer", art.text)
+    else:
+        shown = f"steps: {path_text(art.steps) or cand.text}"
+    return f"{shown}\nrationale: {cand.rationale or '-'}"
+
+
 def build_request(options: ClaudeCriticOptions, cand: Candidate, tool_choice: dict[str, Any] | None) -> dict[str, Any]:
     """The judging request; `tool_choice` None (the model refuses forcing): `auto`, and the
     candidate's block says the tool must be called."""
@@ -98,12 +114,9 @@ def build_request(options: ClaudeCriticOptions, cand: Candidate, tool_choice: di
               + (f"\n\n{options.instructions}" if options.instructions else ""))
     task = cand.task
     content = [
-        {"type": "text", "text": f"Task {task.id} (kind {task.kind}):\n"
-                                 f"{json.dumps(task.input, sort_keys=True, indent=1, default=str)}",
-         "cache_control": {"type": "ephemeral"}},
+        {"type": "text", "text": task_text(task), "cache_control": {"type": "ephemeral"}},
         {"type": "text", "text": f"Candidate {cand.id} (round {cand.round}, #{cand.index + 1}):\n"
-                                 f"steps: {path_text(cand.steps) or cand.text}\nrationale: {cand.rationale or '-'}"
-                                 + ("" if tool_choice else f"\n\n{CALL_IT}")},
+                                 f"{candidate_text(cand)}" + ("" if tool_choice else f"\n\n{CALL_IT}")},
     ]
     request: dict[str, Any] = {
         "system": [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],

@@ -1,5 +1,7 @@
 """Claude as the dreamer's reasoner: K candidates per round through a tool whose input schema
-is a candidate's shape, refined with the critics' verdicts, cached, optionally batched.
+is a candidate's shape, refined with the critics' verdicts, cached, optionally batched. Plans,
+code (search/replace patches) and text answers: each kind's tool, system prompt, task and
+round rendering and parsing are in kinds.py; the layout below is the same for every kind.
 
 The prompt is laid out for prompt caching. Tools, then the system prompt (breakpoint 1), then
 one user turn: the task, the recalled lessons (breakpoint 2), one block per earlier round with
@@ -15,21 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 from collections.abc import Sequence
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
-import msgspec
 from anthropic.types import Message
 
 from reverie.protocol import Reason, RoundTrace, Task, Usage
 from reverie.runtime.memory import Memory
 
-from ..plans.spec import PlanSpecError, evaluate, parse_spec, path_text
 from ..reasoners.base import Proposal, Proposals, Reasoner, RoundState
-from ..reasoners.offline import plan_features
 from .client import BatchMiss, Claude, ClaudeFatal, ClaudeOptions, ClaudeUnavailable
+from .kinds import CANDIDATE_TOOL, KINDS, SYSTEM_PROMPT, KindSpec, kind_spec, unusable
 from .memory_tool import MemoryTool
 from .stops import TRUNCATED, refusal_text
 
@@ -38,58 +37,19 @@ __all__ = ["CANDIDATE_TOOL", "SYSTEM_PROMPT", "ClaudeReasoner", "build_request",
 
 log = logging.getLogger("reverie.claude.reasoner")
 
-TOOL_NAME = "propose_candidate"
-MAX_STEPS = 64
-
-CANDIDATE_TOOL: dict[str, Any] = {
-    "name": TOOL_NAME,
-    "description": "Propose one candidate path for the task. Call it once per candidate.",
-    "input_schema": {
-        "type": "object",
-        "properties": {
-            "steps": {"type": "array", "minItems": 1, "maxItems": MAX_STEPS,
-                      "items": {"type": "string", "minLength": 1, "maxLength": 200},
-                      "description": "The path, one step (for plan tasks: one operation name) per item."},
-            "rationale": {"type": "string", "maxLength": 2000,
-                          "description": "Why this path satisfies the task and every critic's earlier reasons."},
-        },
-        "required": ["steps", "rationale"],
-        "additionalProperties": False,
-    },
-}
-
-SYSTEM_PROMPT = """You are the dreamer of a reverie agent swarm. For each task you propose \
-candidate paths; critic agents judge every candidate against constraint rules and answer \
-accept, reject (with reasons) or harmful. A harmful candidate is quarantined and never run.
-
-Each round, call the `propose_candidate` tool once per candidate, with distinct candidates. \
-For a plan task, `steps` are operation names from the task's `operations`, in order, walking \
-from `start` to `goal` (each operation applies in its `from` state and leads to its `to` state). \
-From round 2 on, read every critic's reasons for the earlier candidates and propose only \
-candidates that address all of them; never repeat a rejected candidate. Prefer short, low-risk \
-paths. Answer with tool calls only."""
-
-
-class _CandidateInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    steps: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]],
-                     msgspec.Meta(min_length=1, max_length=MAX_STEPS)]
-    rationale: Annotated[str, msgspec.Meta(max_length=2000)]  # required, as in CANDIDATE_TOOL's schema
-
 
 def _cached(block: dict[str, Any]) -> dict[str, Any]:
     return block | {"cache_control": {"type": "ephemeral"}}
 
 
-def render_round(r: RoundTrace) -> str:
+def render_round(r: RoundTrace, kind: str = "plan") -> str:
+    """An earlier round's block: every candidate with its verdicts, as its task's kind renders
+    them (a code candidate: its rationale, its diff, then every reason in full, the sandbox
+    critic's failing tests with their messages and frames)."""
+    spec = kind_spec(kind)
     lines = [f"Round {r.round}: your candidates and the critics' verdicts."]
     for j in r.candidates:
-        c = j.candidate
-        lines.append(f"#{c.index + 1} {j.outcome.value}: {path_text(c.steps) or c.text}")
-        for v in j.verdicts:
-            reasons = "; ".join(f"[{x.code}] {x.text}" for x in v.reasons) or "no reasons given"
-            lines.append(f"  {v.critic}: {v.decision.value} ({reasons})")
-        if j.missing:
-            lines.append(f"  no answer from: {', '.join(j.missing)}")
+        lines += spec.render_judged(j)
     return "\n".join(lines)
 
 
@@ -102,61 +62,63 @@ def render_lessons(lessons: Sequence[Reason]) -> str:
 
 def build_request(options: ClaudeOptions, task: Task, round: int, k: int, history: Sequence[RoundTrace],
                   lessons: Sequence[Reason], rules: Sequence[str] = ()) -> dict[str, Any]:
-    """The Messages API request for one round (without model parameters). `rules`: the LLM
-    critics' constitution, so candidates can satisfy it from round 1."""
-    system = SYSTEM_PROMPT + (f"\n\n{options.instructions}" if options.instructions else "")
+    """The Messages API request for one round (without model parameters), with the tool and
+    system prompt of the task's kind. `rules`: the LLM critics' constitution, so candidates
+    can satisfy it from round 1. Raises `ReverieError` for a task input its kind cannot read."""
+    spec = kind_spec(task.kind)
+    system = spec.system + (f"\n\n{options.instructions}" if options.instructions else "")
     if rules:
         system += "\n\nThe critics also judge by this constitution:\n" + "\n".join(
             f"{i}. {rule}" for i, rule in enumerate(rules, 1))
     content: list[dict[str, Any]] = [
-        {"type": "text", "text": f"Task {task.id} (kind {task.kind}):\n"
-                                 f"{json.dumps(task.input, sort_keys=True, indent=1, default=str)}"},
+        {"type": "text", "text": f"Task {task.id} (kind {task.kind}):\n{spec.render_task(task)}"},
         _cached({"type": "text", "text": render_lessons(lessons)}),
     ]
-    rounds = [{"type": "text", "text": render_round(r)} for r in history]
+    rounds = [{"type": "text", "text": render_round(r, task.kind)} for r in history]
     if rounds:
         rounds[-1] = _cached(rounds[-1])
     content += rounds
-    content.append({"type": "text", "text": f"Round {round}: propose {k} new candidate(s) with {TOOL_NAME}."})
-    return {"system": [_cached({"type": "text", "text": system})], "tools": [CANDIDATE_TOOL],
+    content.append({"type": "text", "text": f"Round {round}: propose {k} new candidate(s) with {spec.tool_name}."})
+    return {"system": [_cached({"type": "text", "text": system})], "tools": [spec.tool],
             "messages": [{"role": "user", "content": content}]}
 
 
 def parse_proposals(task: Task, message: Message, k: int) -> tuple[list[Proposal], str]:
-    """Every `propose_candidate` call as a Proposal (at most `k` usable ones), and why the
-    reasoner stops for this task ("" to go on). A call whose input does not fit the schema, a
-    call cut off by a token limit, an answer without any call: an unusable Proposal with its
-    code and reason, never an exception. A refusal is one unusable Proposal (code `refusal`,
-    the API's details) and stops the task: asking the same way again would be refused again."""
+    """Every call of the task kind's tool as a Proposal (at most `k` usable ones), and why the
+    reasoner stops for this task ("" to go on). A call whose input does not fit the schema (or,
+    for code, whose edits do not apply or touch a file that is not editable), a call cut off by
+    a token limit, an answer without any call: an unusable Proposal with its code and reason,
+    never an exception. A refusal is one unusable Proposal (code `refusal`, the API's details)
+    and stops the task: asking the same way again would be refused again."""
     if message.stop_reason == "refusal":
         why = refusal_text(message)
-        return [_unusable("refusal", why)], why
+        return [unusable("refusal", why)], why
+    spec = kind_spec(task.kind)
+    name = spec.tool_name
     blocks = list(message.content)
     cut = message.stop_reason in TRUNCATED and bool(blocks) and blocks[-1].type == "tool_use"
     out: list[Proposal] = []
     usable = 0
     for i, block in enumerate(blocks):
-        if block.type != "tool_use" or block.name != TOOL_NAME:
+        if block.type != "tool_use" or block.name != name:
             continue
         if cut and i == len(blocks) - 1:
-            out.append(_unusable("truncated", f"the {TOOL_NAME} call was cut off (stop_reason "
-                                              f"{message.stop_reason}); raise max_tokens or ask for fewer candidates"))
+            out.append(unusable("truncated", f"the {name} call was cut off (stop_reason "
+                                             f"{message.stop_reason}); raise max_tokens or ask for fewer candidates"))
             continue
-        try:
-            cand = msgspec.convert(block.input, _CandidateInput)
-        except msgspec.ValidationError as exc:
-            out.append(_unusable("off_schema", f"the model's candidate does not fit the {TOOL_NAME} schema: {exc}"))
+        proposal = spec.parse_call(task, block.input)
+        if proposal.invalid:
+            out.append(proposal)
             continue
         if usable == k:
             continue
         usable += 1
-        out.append(Proposal(steps=tuple(cand.steps), text=path_text(cand.steps), rationale=cand.rationale,
-                            answer=_answer(task, cand.steps)))
+        out.append(proposal)
     if not out:
         said = " ".join(b.text for b in blocks if b.type == "text")[:300]
         code, why = (("truncated", f"the answer was cut off (stop_reason {message.stop_reason})")
-                     if message.stop_reason in TRUNCATED else ("no_call", f"the model called no {TOOL_NAME} tool"))
-        out.append(_unusable(code, f"{why}{': ' + said if said else ''}"))
+                     if message.stop_reason in TRUNCATED else ("no_call", f"the model called no {name} tool"))
+        out.append(unusable(code, f"{why}{': ' + said if said else ''}"))
     return out, ""
 
 
@@ -168,22 +130,11 @@ def _custom_id(task_id: str, round: int, attempt: int) -> str:
     return task_id + tail
 
 
-def _unusable(code: str, reason: str) -> Proposal:
-    return Proposal(steps=(), text="(unusable model output)", invalid=reason, invalid_code=code)
-
-
-def _answer(task: Task, steps: list[str]) -> dict[str, object]:
-    if task.kind == "plan":
-        try:
-            ev = evaluate(parse_spec(task.input), steps)
-        except PlanSpecError:
-            return {"steps": steps}
-        return {"steps": steps, "duration": ev.duration, "risk": ev.risk}
-    return {"steps": steps}
-
-
 class ClaudeReasoner(Reasoner):
     """`reasoner = "anthropic"`; `reasoner_options` are `ClaudeOptions`."""
+
+    kinds: ClassVar[frozenset[str]] = frozenset(KINDS)
+    """Plans, code (patches through `propose_patch`) and text (answers through `propose_answer`)."""
 
     stateful: ClassVar[bool] = True
     """A Message Batch in flight (`mode = "batch"`) survives a restart in the task's checkpoint."""
@@ -221,8 +172,9 @@ class ClaudeReasoner(Reasoner):
             await self._claude.close()
 
     def features(self, task: Task) -> frozenset[str]:
-        """Recall keys: a plan's operations and constraints (as the offline reasoner's), else its kind."""
-        return plan_features(task) if task.kind == "plan" else frozenset({f"kind:{task.kind}"})
+        """Recall keys: a plan's operations and constraints (as the offline reasoner's), a code
+        task's files and definitions (as its domain's), else its kind."""
+        return kind_spec(task.kind).features(task)
 
     async def propose(self, task: Task, round: int, k: int, history: Sequence[RoundTrace],
                       lessons: Sequence[Reason] = (), *, state: RoundState | None = None) -> Proposals:
@@ -232,13 +184,13 @@ class ClaudeReasoner(Reasoner):
         if self.options.mode == "batch":
             message, usage = await self._batched(task, round, params, state)
         elif self.memory_tool is not None:
-            message, usage = await self._with_memory(params, self.memory_tool, deadline)
+            message, usage = await self._with_memory(params, kind_spec(task.kind), self.memory_tool, deadline)
         else:
             message, usage = await self.claude.create(params, deadline=deadline)
         proposals, stop = parse_proposals(task, message, k)
         return Proposals(proposals=proposals, usage=usage, stop=stop)
 
-    async def _with_memory(self, params: dict[str, Any], tool: MemoryTool,
+    async def _with_memory(self, params: dict[str, Any], spec: KindSpec, tool: MemoryTool,
                            deadline: float | None) -> tuple[Message, Usage]:
         """Let Claude use the memory tool until it proposes (or `memory_turns` run out). The
         round's prompt stays the cached prefix; the tool turns follow it."""
@@ -247,11 +199,11 @@ class ClaudeReasoner(Reasoner):
         total: Usage | None = None
         for turn in range(self.options.memory_turns + 1):
             if turn == self.options.memory_turns:  # last turn: the memory tool is gone, propose now
-                params["tools"] = [CANDIDATE_TOOL]
+                params["tools"] = [spec.tool]
             message, usage = await self.claude.create(params | {"messages": messages}, deadline=deadline)
             total = usage if total is None else total + usage
             calls = [b for b in message.content if b.type == "tool_use" and b.name == "memory"]
-            if not calls or any(b.type == "tool_use" and b.name == TOOL_NAME for b in message.content):
+            if not calls or any(b.type == "tool_use" and b.name == spec.tool_name for b in message.content):
                 return message, total
             results = [{"type": "tool_result", "tool_use_id": b.id, "content": await tool.call(b.input)}
                        for b in calls]

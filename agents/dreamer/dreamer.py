@@ -102,6 +102,10 @@ class Dreamer(Agent):
         critics = list(opts.critics) if opts.critics is not None else self.ctx.peers("critic")
         if not critics:
             self.log.warning("no critic agents configured: every candidate will be accepted")
+        elif "code" in self.domains and "code" in served_kinds(opts) and not any(
+                spec.name in critics and spec.kind == "sandbox-critic" for spec in self.ctx.config.agents):
+            self.log.warning("this dreamer serves code tasks but none of its critics is a sandbox-critic: "
+                             "patches will be accepted without their tests being run")
         self.memory = await self.ctx.memory()
         self.reasoner.attach_memory(self.memory)  # a reasoner that reads (and writes notes into) it
         self.jury = Jury(self.ctx, opts, critics, self.log)
