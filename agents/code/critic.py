@@ -34,7 +34,7 @@ import msgspec
 
 from reverie.protocol import Candidate, Decision, Error, Patch, Reason, ReverieError, Verdict, artifact_of
 from reverie.runtime import Agent, handler
-from reverie.runtime.sandbox import Isolation, RunOutcome, Sandbox, SandboxLimits
+from reverie.runtime.sandbox import Isolation, RunOutcome, Sandbox, SandboxLimits, write_tree
 
 from .patch import PatchFailed, apply_edits, changed_paths
 from .repair import fingerprint
@@ -137,7 +137,7 @@ class SandboxCritic(Agent):
         self.ctx.counters["sandbox.runs"] += 1
         workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="reverie-sandbox-"))
         try:
-            await asyncio.to_thread(_write_files, workdir, files)
+            await asyncio.to_thread(write_tree, workdir, files)
             limits = msgspec.structs.replace(self.options.limits, timeout=seconds)
             outcome = await self.sandbox.run(workdir, task.test, limits=limits, env={"PYTEST_ADDOPTS": PYTEST_ADDOPTS})
         finally:
@@ -208,10 +208,3 @@ def _syntax_errors(before: dict[str, str], after: dict[str, str]) -> tuple[Reaso
 def _tail(text: str, limit: int = 400) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else "..." + text[-limit:]
-
-
-def _write_files(root: Path, files: dict[str, str]) -> None:
-    for path, content in files.items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content)

@@ -21,7 +21,7 @@ import pathspec
 
 from reverie.protocol import ReverieError
 
-from ..sandbox import RunOutcome, Sandbox, SandboxLimits
+from ..sandbox import RunOutcome, Sandbox, SandboxLimits, write_tree
 
 __all__ = ["ALWAYS_SKIPPED", "MAX_PACK_BYTES", "CodePackError", "apply_answer", "pack_folder", "verify_answer"]
 
@@ -101,13 +101,6 @@ def _changed(answer: object) -> dict[str, str]:
     return files
 
 
-def _write(root: Path, files: dict[str, str]) -> None:
-    for path, content in files.items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content)
-
-
 async def verify_answer(root: Path, answer: object, *, test: str, seconds: float,
                         sandbox: Sandbox | None = None) -> RunOutcome:
     """Run `test` in a sandbox (for at most `seconds`) on a copy of `root` with the answer's files written over it."""
@@ -118,12 +111,12 @@ async def verify_answer(root: Path, answer: object, *, test: str, seconds: float
         copy = Path(tmp) / "project"
         await asyncio.to_thread(shutil.copytree, root, copy, symlinks=True,
                                 ignore=shutil.ignore_patterns(*ALWAYS_SKIPPED))
-        await asyncio.to_thread(_write, copy, files)
+        await asyncio.to_thread(write_tree, copy, files)
         return await box.run(copy, test, limits=msgspec.structs.replace(box.limits, timeout=seconds))
 
 
 def apply_answer(root: Path, answer: object) -> list[str]:
     """Write the answer's files into `root`; the paths written."""
     files = _changed(answer)
-    _write(root, files)
+    write_tree(root, files)
     return sorted(files)

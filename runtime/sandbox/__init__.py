@@ -26,6 +26,7 @@ from .interpreter import Interpreter, find_interpreter
 from .limits import Isolation, SandboxLimits
 from .outcome import RunOutcome, SandboxUnavailable, Violation
 from .sandbox import Sandbox, sandbox_env
+from .tree import write_tree
 
 __all__ = [
     "WORKDIR",
@@ -43,4 +44,5 @@ __all__ = [
     "parse_reports",
     "sandbox_env",
     "scan_output",
+    "write_tree",
 ]
