@@ -59,8 +59,17 @@ async def test_memory_and_task_commands_read_a_live_dreamer(tmp_path: Path) -> N
 
         info = await cli_json("task", cfg, "--json", "show", "mig")
         assert info["state"] == "done" and info["rounds"] == 2 and info["agent"] == "dreamer"
-        unknown = await cli_json("task", cfg, "show", "nope", "--json")
-        assert unknown["state"] == "unknown"
+        unknown = await asyncio.to_thread(run_cli, "task", cfg, "show", "nope", "--json")
+        assert unknown.returncode == 1 and json.loads(unknown.stdout)["state"] == "unknown"
+        said = await asyncio.to_thread(run_cli, "task", cfg, "show", "nope")
+        assert said.returncode == 1 and "no dreamer knows this task" in said.stderr
+        finished = await asyncio.to_thread(run_cli, "task", cfg, "pause", "mig")
+        assert finished.returncode == 1 and "mig: finished (done after 2 round(s)); there is nothing to pause" \
+            in finished.stderr
+        helped = await asyncio.to_thread(run_cli, "memory", cfg, "lessons", "--help")
+        assert helped.returncode == 0 and "--topic" in helped.stdout and "memory CONFIG lessons" in helped.stdout
+        helped = await asyncio.to_thread(run_cli, "task", cfg, "show", "-h")
+        assert helped.returncode == 0 and "Usage: reverie task CONFIG show [OPTIONS] TASK_ID" in helped.stdout
 
         missing = await asyncio.to_thread(run_cli, "memory", cfg, "--agent", "ghost", "ls")
         assert missing.returncode == 2 and "no agent named 'ghost'" in missing.stderr

@@ -13,7 +13,8 @@ from .swarm import status, submit, task, up
 __all__ = ["cli", "main"]
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="reverie", prog_name="reverie")
 def cli() -> None:
     """reverie: an event-driven swarm of dreamers and critics over NATS."""
 

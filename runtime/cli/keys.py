@@ -18,6 +18,7 @@ from ..config import SwarmConfig, load_config
 from ..gossip.keystore import YEAR, KeyStore
 from ..gossip.provision import members_of
 from ..swarm.permissions import authorization_block
+from .groups import ConfigGroup
 
 __all__ = ["add", "init", "keys", "list_members", "nats_config", "revoke", "rotate"]
 
@@ -40,7 +41,7 @@ def _report(store: KeyStore, as_json: bool, headline: str) -> None:
                    + ("  REVOKED" if m.revoked else f"  keys {len(m.content_keys)}"))
 
 
-@click.group(context_settings={"allow_interspersed_args": True, "ignore_unknown_options": True})
+@click.group(cls=ConfigGroup)
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Override the config's data_dir.")

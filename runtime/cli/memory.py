@@ -20,6 +20,7 @@ from ..config import load_config
 from ..errors import DreamFailed, NoMemory, NoSuchAgent, NoSuchMemory, OptionError, ReverieError
 from ..memory import Damage, MemoryStore, Quarantined
 from ..memory.dreams import Consolidator, dream
+from .groups import ConfigGroup
 
 __all__ = ["check", "dream_command", "export", "graph", "history", "lessons", "ls", "memory", "show"]
 
@@ -49,7 +50,7 @@ def _content(raw: bytes) -> Any:
         return {"base64": msgspec.json.encode(raw).decode().strip('"')}
 
 
-@click.group(context_settings={"allow_interspersed_args": True, "ignore_unknown_options": True})
+@click.group(cls=ConfigGroup)
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--agent", required=True, help="The agent whose memory to open.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

@@ -12,7 +12,7 @@ from typing import Any
 import click
 import msgspec
 
-from reverie.protocol import Budget, ResultStatus, Task, new_id
+from reverie.protocol import Budget, ResultStatus, Task, TaskState, new_id
 
 from ..client import connect, served_kinds
 from ..config import load_config
@@ -20,6 +20,7 @@ from ..logs import setup_logging
 from ..sandbox import SandboxUnavailable
 from ..swarm.supervisor import Supervisor
 from .codepack import CodePackError, apply_answer, pack_folder, verify_answer
+from .groups import ConfigGroup
 from .render import format_result, format_status
 
 DEFAULT_TEST = "python -m pytest -q"
@@ -209,7 +210,7 @@ def status(config: Path, as_json: bool, timeout: float, data_dir: Path | None) -
     asyncio.run(run())
 
 
-@click.group(context_settings={"allow_interspersed_args": True, "ignore_unknown_options": True})
+@click.group(cls=ConfigGroup)
 @CONFIG
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @DATA_DIR
@@ -223,18 +224,29 @@ def _task_action(obj: tuple[Any, ...], task_id: str, action: str) -> None:
     config, as_json, data_dir = obj
     cfg = load_config(config, data_dir=data_dir, check_agents=False)
 
-    async def run() -> tuple[bool, dict[str, Any]]:
+    async def run() -> tuple[bool, dict[str, Any], bool]:
         async with connect(cfg) as swarm:
             requeued = False
+            if action == "pause" and await swarm.bus.get_result(task_id) is not None:
+                return False, msgspec.to_builtins(await swarm.task_info(task_id)), False
             if action == "pause":
                 await swarm.pause(task_id)
             elif action == "resume":
                 requeued = await swarm.resume(task_id)
-            return requeued, msgspec.to_builtins(await swarm.task_info(task_id))
+            return requeued, msgspec.to_builtins(await swarm.task_info(task_id)), True
 
-    requeued, info = asyncio.run(run())
+    requeued, info, acted = asyncio.run(run())
     if as_json:
         click.echo(json.dumps(info))
+    elif not acted:
+        click.echo(f"{task_id}: finished ({info['state']} after {info['rounds']} round(s)); there is nothing "
+                   f"to pause", err=True)
+    unknown = action == "show" and info["state"] == TaskState.UNKNOWN.value
+    if unknown and not as_json:
+        click.echo(f"{task_id}: no dreamer knows this task and no result is stored (is the id right?)", err=True)
+    if not acted or unknown:
+        sys.exit(1)
+    if as_json:
         return
     if action == "resume":
         click.echo(f"{task_id}: " + ("queued again; it resumes at its next round" if requeued
