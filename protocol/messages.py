@@ -42,6 +42,7 @@ __all__ = [
     "Steps",
     "Task",
     "TaskInfo",
+    "TaskProgress",
     "TaskQuery",
     "TaskState",
     "Text",
@@ -280,7 +281,19 @@ class Result(Message, frozen=True, tag="result"):
     resumes: int = 0  # how often dreaming resumed from a checkpoint (after a restart or a pause)
     usage: Usage | None = None  # every model call made for the task: reasoner and critics
     usage_by_agent: dict[str, Usage] = {}  # the same, by the agent that made the calls
+    recalled: int = 0  # lessons from earlier, similar tasks the reasoner was given
     finished_at: float = msgspec.field(default_factory=time.time)
+
+
+class TaskProgress(Message, frozen=True, tag="task_progress"):
+    """A round a dreamer just judged, published on `rv.<swarm>.events.task.<task_id>` as it
+    happens (what `submit --wait` shows); nothing waits for it, nothing stores it."""
+
+    task_id: str
+    agent: str
+    round: RoundTrace
+    max_rounds: int
+    recalled: int = 0
 
 
 # --------------------------------------------------------------------------- control plane

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from reverie.protocol import (
     StatusRequest,
     Task,
     TaskInfo,
+    TaskProgress,
     TaskQuery,
     TaskState,
     new_id,
@@ -80,6 +81,8 @@ class Swarm:
         self._taskctl: TaskControl | None = None
         self._task_infos = Answers(TaskInfo, max_bytes=config.max_message_bytes)
         self._statuses = Answers(AgentStatus, max_bytes=config.max_message_bytes)
+        self._events: Codec[TaskProgress | TaskInfo] = Codec(TaskProgress | TaskInfo,
+                                                             max_bytes=config.max_message_bytes, max_depth=None)
 
     async def publish(self, task: Task) -> str:
         """Queue `task` durably and return its id (publishing the same id twice queues it once).
@@ -90,19 +93,37 @@ class Swarm:
 
     async def submit(self, input: Any, *, kind: str = "plan", budget: Budget | None = None,
                      task_id: str | None = None,
-                     timeout: float = 300.0) -> Result:  # noqa: ASYNC109 - public API: users call it; TaskTimeout names it
+                     timeout: float = 300.0,  # noqa: ASYNC109 - public API: users call it; TaskTimeout names it
+                     progress: Callable[[TaskProgress], object] | None = None) -> Result:
         """Publish a task and wait for its result; a task id that finished before is answered
-        with its stored result at once (nothing is queued again for it)."""
+        with its stored result at once (nothing is queued again for it). `progress` is called
+        with each round as the dreamer judges it (best effort: a dropped event skips a round)."""
         task = Task(id=task_id or new_id(), kind=kind, input=input, budget=budget)
         waiter = await self._watch(task.id)
-        await self.publish(task)
-        if task_id is not None and not waiter.done():
-            _settle(waiter, await self.bus.get_result(task.id))
+        events = await self._follow(task.id, progress) if progress is not None else None
         try:
-            async with asyncio.timeout(timeout):
-                return await self._wait(task.id, waiter)
-        except TimeoutError:
-            raise TaskTimeout(task.id, timeout) from None
+            await self.publish(task)
+            if task_id is not None and not waiter.done():
+                _settle(waiter, await self.bus.get_result(task.id))
+            try:
+                async with asyncio.timeout(timeout):
+                    return await self._wait(task.id, waiter)
+            except TimeoutError:
+                raise TaskTimeout(task.id, timeout) from None
+        finally:
+            if events is not None:
+                await events.unsubscribe()
+
+    async def _follow(self, task_id: str, progress: Callable[[TaskProgress], object]) -> Subscription:
+        async def on_event(msg: Msg) -> None:
+            try:
+                event = self._events.decode(msg.data)
+            except ProtocolError:
+                return  # not ours to judge: the dreamer's, or a stranger's
+            if isinstance(event, TaskProgress):
+                progress(event)
+
+        return await self.bus.nc.subscribe(self.bus.subjects.rel(f"events.task.{task_id}"), cb=on_event)
 
     async def submit_many(self, tasks: Sequence[Task], *,
                           timeout: float = 300.0,  # noqa: ASYNC109 - public API: as `submit`

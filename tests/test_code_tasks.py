@@ -122,12 +122,19 @@ def _submit_and_apply(log: Path, config: Path, project: Path) -> None:
     proc = run_cli("submit", str(config), "--code", str(project), "--test", "python -m pytest -q", "--wait",
                    "--apply", "--rounds", "8", "--candidates", "4", timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].endswith(": queued (code); one line per round as the dreamer judges it")
+    assert any(line.startswith("  round 1/8: 4 candidate(s)") for line in lines), proc.stdout
     assert "patch:" in proc.stdout and "+++ b/stats.py" in proc.stdout
     assert f"applied to {project}: stats.py" in proc.stdout
     assert (project / "debug.log").read_text() == "noise"  # ignored files were neither sent nor touched
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout
+    plan = run_cli("submit", str(config), f"@{ROOT / 'deploy' / 'tasks' / 'db-migration.json'}", "--wait", "--quiet",
+                   timeout=120)
+    assert plan.returncode == 0 and "round 1/" not in plan.stdout and "queued" not in plan.stdout
+    assert "accepted after 2 round(s)" in plan.stdout
     refused = run_cli("submit", str(config), "--code", str(project), "--apply", timeout=60)
     assert refused.returncode == 2 and "--apply goes with --code DIR and --wait" in refused.stderr
 

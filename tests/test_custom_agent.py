@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 
 from reverie.protocol import ResultStatus
 from reverie.runtime import Supervisor, connect, load_config
+
+from .conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +43,11 @@ async def test_readme_custom_agent_receives_a_task_and_replies(tmp_path: Path, s
     config = load_config(tmp_path / "my-swarm.toml")
     async with Supervisor(config, out=swarm_log), connect(tmp_path / "my-swarm.toml") as swarm:
         result = await swarm.submit("hello", kind="echo", timeout=30)
+        # and as the README's command line shows it
+        said = await asyncio.to_thread(run_cli, "submit", str(tmp_path / "my-swarm.toml"), "hello", "--kind", "echo",
+                                       "--wait")
+    assert said.returncode == 0, said.stderr
+    assert "accepted" in said.stdout and "answer: HELLO" in said.stdout
     swarm_log.flush()
     assert result.status is ResultStatus.ACCEPTED
     assert result.answer == "HELLO"

@@ -27,6 +27,7 @@ from reverie.protocol import (
     ReverieError,
     RoundTrace,
     Task,
+    TaskProgress,
     TaskState,
     Usage,
     new_id,
@@ -86,6 +87,8 @@ class TaskDream:
         self.resumes = cp.resumes + 1 if cp else 0
         self.pending = cp.pending if cp else None
         self.features: frozenset[str] = frozenset()
+        self.recalled = 0
+        """How many lessons of earlier tasks the reasoner was given."""
         self.began: float | None = None
 
     def elapsed(self) -> float:
@@ -96,6 +99,7 @@ class TaskDream:
         """Dream rounds until one is accepted or the budget is spent; None when paused."""
         kit, task, budget = self.kit, self.task, self.budget
         self.features = features
+        self.recalled = len(lessons)
         if self.resumed:
             kit.log.info("resuming task %s at round %d", task.id, len(self.trace) + 1)
             await self.announce(TaskState.RUNNING)
@@ -126,6 +130,7 @@ class TaskDream:
                 why = f"the reasoner has no untried candidate left after {rnd - 1} rounds"
                 break
             judged = await self._judge_round(rnd, proposals, usage, left)
+            await self._progress()
             accepted = [j for j in judged if j.outcome is Decision.ACCEPT]
             if accepted:
                 best = max(accepted, key=score)
@@ -140,6 +145,17 @@ class TaskDream:
                 await self.announce(TaskState.PAUSED)
                 return None  # the queue message is acked; `resume` queues the task again
         return await self.finish(ResultStatus.EXHAUSTED, reason=why)
+
+    async def _progress(self) -> None:
+        """The round just judged, for whoever watches the task (`submit --wait`). Best effort: a
+        dropped event costs a watcher a line, never the task."""
+        bus = self.kit.ctx.bus
+        event = TaskProgress(task_id=self.task.id, agent=self.kit.ctx.name, round=_quarantine(self.trace[-1]),
+                             max_rounds=self.budget.max_rounds, recalled=self.recalled)
+        try:
+            await bus.publish(bus.subjects.rel(f"events.task.{self.task.id}"), event)
+        except Exception as exc:  # a reconnecting bus: the round is in memory and the trace
+            self.kit.log.debug("progress of %s not published: %s", self.task.id, exc)
 
     def _answer(self, best: JudgedCandidate) -> Any:
         proposed = self.answers[best.candidate.id]
@@ -231,7 +247,7 @@ class TaskDream:
                       accepted=accepted, rounds=len(trace), trace=tuple(_quarantine(r) for r in trace),
                       best_rejected=best if status is not ResultStatus.ACCEPTED else (),
                       reason=reason, elapsed=self.elapsed(), resumes=self.resumes, usage=_total(by_agent),
-                      usage_by_agent=by_agent)
+                      usage_by_agent=by_agent, recalled=self.recalled)
 
     async def announce(self, state: TaskState) -> None:
         """Publish the task's state on its events subject."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 
-from reverie.protocol import Decision, Result, ResultStatus, Usage
+import msgspec
+
+from reverie.protocol import Decision, Result, ResultStatus, TaskProgress, Usage
 
 from ..client import SwarmStatus
 
-__all__ = ["format_result", "format_status", "rejections_by_critic"]
+__all__ = ["format_result", "format_round", "format_status", "rejections_by_critic"]
 
 
 def rejections_by_critic(result: Result) -> Counter[str]:
@@ -34,12 +36,18 @@ def format_result(result: Result, *, title: str = "") -> str:
         lines.append(f"  accepted: {cand.rationale or 'a patch'}")
         lines.append("  patch:")
         lines += [f"    {line}" for line in answer["patch"].splitlines()]
-    elif result.status is ResultStatus.ACCEPTED and result.accepted is not None:
+    elif result.status is ResultStatus.ACCEPTED and result.accepted is not None and result.accepted.candidate.steps:
         lines.append(f"  path: {result.accepted.candidate.text or ' -> '.join(result.accepted.candidate.steps)}")
         if "duration" in answer:
             lines.append(f"  duration {answer['duration']:g}, risk {answer.get('risk', 0):g}")
+    elif result.status is ResultStatus.ACCEPTED:  # any other kind: what the task answered
+        shown = answer["text"] if isinstance(answer.get("text"), str) and len(answer) == 1 else result.answer
+        text = shown if isinstance(shown, str) else msgspec.json.encode(shown).decode()
+        lines.append(f"  answer: {text if len(text) <= 2000 else text[:2000] + '...'}")
     elif result.reason:
         lines.append(f"  why: {result.reason}")
+    if result.recalled:
+        lines.append(f"  lessons: {result.recalled} recalled from earlier, similar tasks")
     if result.usage is not None:
         lines.append(f"  model: {_usage_line(result.usage)}")
         if len(result.usage_by_agent) > 1:
@@ -62,6 +70,21 @@ def format_result(result: Result, *, title: str = "") -> str:
             lines.append(f"    round {rnd.round} #{judged.candidate.index}{what} {judged.outcome.value}: "
                          f"{'; '.join(why)}")
     return "\n".join(lines)
+
+
+def format_round(event: TaskProgress) -> str:
+    """One line for a round as it happens: its candidates, and the reasons that steer the next."""
+    r = event.round
+    outcomes = Counter(j.outcome for j in r.candidates)
+    counts = ", ".join(f"{outcomes[d]} {word}" for d, word in ((Decision.ACCEPT, "accepted"),
+                                                              (Decision.REJECT, "rejected"),
+                                                              (Decision.FLAG, "flagged")) if outcomes[d])
+    reasons = list(dict.fromkeys(f"{v.critic}: {' '.join(x.text.split())}" for j in r.candidates
+                                 for v in j.verdicts for x in v.reasons))
+    reasons += [f"{m.critic} gave no verdict ({m.code})" for j in r.candidates for m in j.why_missing]
+    why = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
+    return (f"  round {r.round}/{event.max_rounds}: {len(r.candidates)} candidate(s), {counts or 'none judged'}"
+            f" ({r.elapsed:.1f}s)" + (f": {why}" if why else ""))
 
 
 def _first_line(text: str, limit: int = 120) -> str:

@@ -21,7 +21,7 @@ from ..sandbox import SandboxUnavailable
 from ..swarm.supervisor import Supervisor
 from .codepack import CodePackError, apply_answer, pack_folder, verify_answer
 from .groups import ConfigGroup
-from .render import format_result, format_status
+from .render import format_result, format_round, format_status
 
 DEFAULT_TEST = "python -m pytest -q"
 CODE_BUDGET = Budget(max_rounds=10, candidates_per_round=4, max_seconds=600)
@@ -108,6 +108,7 @@ def _task_input(task: str, *, text: bool = False) -> Any:
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait with --wait.")
 @click.option("--id", "task_id", help="Task id (default: random). Publishing an id twice queues it once.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="With --wait: print only the result, no line per round.")
 @click.option("--text", is_flag=True, help="Send TASK as plain text, even if it looks like JSON.")
 @click.option("--queue-anyway", is_flag=True, help="Queue a task of a kind no agent of CONFIG serves "
                                                    "(for an agent that runs elsewhere).")
@@ -127,9 +128,9 @@ def _task_input(task: str, *, text: bool = False) -> Any:
               help="Budget: seconds of dreaming (--code: 600).")
 @DATA_DIR
 def submit(config: Path, task: str | None, kind: str | None, wait: bool, timeout: float, task_id: str | None,
-           as_json: bool, text: bool, queue_anyway: bool, code_dir: Path | None, test_cmd: str, edits: tuple[str, ...],
-           instruction: str, test_timeout: float, apply_patch: bool, rounds: int | None, candidates: int | None,
-           seconds: float | None, data_dir: Path | None) -> None:
+           as_json: bool, quiet: bool, text: bool, queue_anyway: bool, code_dir: Path | None, test_cmd: str,
+           edits: tuple[str, ...], instruction: str, test_timeout: float, apply_patch: bool, rounds: int | None,
+           candidates: int | None, seconds: float | None, data_dir: Path | None) -> None:
     """Publish TASK (JSON text, plain text, or @file.json) onto the swarm, or with --code DIR
     the project in DIR as a code task."""
     cfg = load_config(config, data_dir=data_dir, check_agents=False)
@@ -166,7 +167,12 @@ def submit(config: Path, task: str | None, kind: str | None, wait: bool, timeout
                 tid = await swarm.publish(Task(id=task_id or new_id(), kind=kind, input=payload, budget=budget))
                 click.echo(json.dumps({"task_id": tid}) if as_json else tid)
                 return 0
-            result = await swarm.submit(payload, kind=kind, task_id=task_id, timeout=timeout, budget=budget)
+            tid = task_id or new_id()
+            watch = not (as_json or quiet)
+            if watch:
+                click.echo(f"{tid}: queued ({kind}); one line per round as the dreamer judges it")
+            result = await swarm.submit(payload, kind=kind, task_id=tid, timeout=timeout, budget=budget,
+                                        progress=(lambda event: click.echo(format_round(event))) if watch else None)
         click.echo(msgspec.json.encode(result).decode() if as_json else format_result(result))
         if result.status is not ResultStatus.ACCEPTED:
             return 1
