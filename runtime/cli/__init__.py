@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import ReverieError
+from ..web import web
 from .demo import demo
 from .keys import keys
 from .memory import memory
@@ -19,7 +20,7 @@ def cli() -> None:
     """reverie: an event-driven swarm of dreamers and critics over NATS."""
 
 
-for command in (up, submit, status, task, demo, memory, keys):
+for command in (up, submit, status, task, demo, memory, keys, web):
     cli.add_command(command)
 
 
