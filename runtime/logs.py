@@ -2,10 +2,48 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Literal
 
-__all__ = ["BurstLog", "setup_logging"]
+__all__ = [
+    "LOG_FORMAT_ENV",
+    "LOG_LEVEL_ENV",
+    "BurstLog",
+    "JsonFormatter",
+    "LogFormat",
+    "json_line",
+    "setup_logging",
+]
+
+LogFormat = Literal["text", "json"]
+LOG_FORMAT_ENV = "REVERIE_LOG_FORMAT"
+LOG_LEVEL_ENV = "REVERIE_LOG_LEVEL"
+"""`reverie up --log-format/--log-level` set these, so every agent process logs the same way."""
+
+
+def _now(created: float) -> str:
+    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def json_line(level: str, logger: str, msg: str, extra: Mapping[str, object] | None = None, *,
+              at: float | None = None) -> str:
+    """One log record as a JSON object on one line; `at` a `time.time()` (default: now)."""
+    record = {"ts": _now(time.time() if at is None else at), "level": level, "logger": logger, "msg": msg,
+              **(extra or {})}
+    return json.dumps(record, ensure_ascii=False, default=str)
+
+
+class JsonFormatter(logging.Formatter):
+    """`{"ts", "level", "logger", "msg", "exc"?}` per line, for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        extra = {"exc": self.formatException(record.exc_info)} if record.exc_info else {}
+        return json_line(record.levelname, record.name, record.getMessage(), extra, at=record.created)
 
 
 class BurstLog:
@@ -33,7 +71,17 @@ class BurstLog:
         self.log.warning(msg, *args, exc_info=exc_info)
 
 
-def setup_logging(level: int = logging.INFO) -> None:
-    """Plain lines on stderr; the supervisor prefixes each with the agent's name."""
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+def setup_logging(level: int | str | None = None, fmt: LogFormat | None = None) -> None:
+    """Log lines on stderr: text with a UTC timestamp, or JSON objects (`fmt`, else
+    $REVERIE_LOG_FORMAT); at `level` (else $REVERIE_LOG_LEVEL, else INFO). The supervisor
+    prefixes an agent's text lines with its name, and adds it to its JSON lines as `agent`."""
+    chosen = fmt or os.environ.get(LOG_FORMAT_ENV, "text")
+    handler = logging.StreamHandler()
+    if chosen == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        text = logging.Formatter("%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
+        text.converter = time.gmtime
+        handler.setFormatter(text)
+    logging.basicConfig(level=level or os.environ.get(LOG_LEVEL_ENV, "INFO").upper(), handlers=[handler], force=True)
     logging.getLogger("nats").setLevel(logging.WARNING)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from reverie.protocol import Budget, ResultStatus, Task, TaskState, new_id
 
 from ..client import connect, served_kinds
 from ..config import load_config
-from ..logs import setup_logging
+from ..logs import LOG_FORMAT_ENV, LOG_LEVEL_ENV, LogFormat, json_line, setup_logging
 from ..sandbox import SandboxUnavailable
 from ..swarm.supervisor import Supervisor
 from .codepack import CodePackError, apply_answer, pack_folder, verify_answer
@@ -39,8 +40,16 @@ DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False, path_type
 @DATA_DIR
 @click.option("--tls", is_flag=True, help="Embedded NATS speaks TLS only, with a certificate from the "
                                           "swarm's own CA (as `nats.tls = true`).")
-def up(config: Path, data_dir: Path | None, tls: bool) -> None:
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Every agent's log lines: timestamped text, or one JSON object per line.")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+              default="INFO", show_default=True, help="The agents' log level.")
+@click.option("--json", "as_json", is_flag=True, help="The supervisor's own lines, the ready line included, as "
+                                                      "JSON objects (implies --log-format json).")
+def up(config: Path, data_dir: Path | None, tls: bool, log_format: LogFormat, log_level: str, as_json: bool) -> None:
     """Start the swarm CONFIG describes and run it until Ctrl-C or SIGTERM."""
+    log_format = "json" if as_json else log_format
+    os.environ[LOG_FORMAT_ENV], os.environ[LOG_LEVEL_ENV] = log_format, log_level.upper()  # the agents inherit them
     setup_logging()
     cfg = load_config(config, data_dir=data_dir)
     if tls:
@@ -63,16 +72,16 @@ def up(config: Path, data_dir: Path | None, tls: bool) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)
         try:
-            async with Supervisor(cfg) as sup:
+            async with Supervisor(cfg, log_format=log_format) as sup:
                 starting = False
                 await stop.wait()
                 sup.say("stopping: draining agents")
         except asyncio.CancelledError:
             if not stop.is_set():
                 raise
-            print("reverie: stopped while starting", flush=True)
+            print(_line(log_format, "stopped while starting"), flush=True)
             return
-        print("reverie: swarm stopped", flush=True)
+        print(_line(log_format, "swarm stopped"), flush=True)
 
     asyncio.run(run())
 
@@ -181,6 +190,10 @@ def submit(config: Path, task: str | None, kind: str | None, wait: bool, timeout
         return 0
 
     sys.exit(asyncio.run(run()))
+
+
+def _line(log_format: str, text: str) -> str:
+    return json_line("INFO", "reverie.supervisor", text) if log_format == "json" else f"reverie: {text}"
 
 
 async def _apply(root: Path, answer: Any, test: str, seconds: float) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -23,6 +24,7 @@ from ..bus.taskctl import TaskControl
 from ..config import SwarmConfig
 from ..errors import AgentsNotReady, AgentStartFailed, ReverieError, SwarmAlreadyRunning
 from ..gossip.provision import ensure_keys
+from ..logs import LogFormat, json_line
 from ..process import stop_pid
 from .embedded import EmbeddedNats
 from .jskey import ensure_jetstream_key, mark_encrypted
@@ -93,16 +95,18 @@ class _Replica:
         while line := await proc.stdout.readline():
             text = line.decode(errors='replace').rstrip()
             self.last_words.append(text)
-            self.sup.emit(f"{self.label} | {text}")
+            self.sup.relay(self.label, text)
 
 
 class Supervisor:
     """Runs a swarm. `async with Supervisor(config) as sup:` returns once every replica is ready."""
 
-    def __init__(self, config: SwarmConfig, *, out: TextIO | None = None,
+    def __init__(self, config: SwarmConfig, *, out: TextIO | None = None, log_format: LogFormat = "text",
                  ready_timeout: float = 60.0, health_interval: float = 5.0, health_failures: int = 3) -> None:
         self.config = config
         self.out = out or sys.stdout
+        self.log_format = log_format
+        """`json`: every line on `out` is a JSON object (agents' log lines get `agent`)."""
         self.ready_timeout = ready_timeout
         self.health_interval = health_interval
         self.health_failures = health_failures
@@ -129,8 +133,25 @@ class Supervisor:
         self.out.write(line + "\n")
         self.out.flush()
 
-    def say(self, line: str) -> None:
-        self.emit(f"reverie: {line}")
+    def say(self, line: str, **fields: object) -> None:
+        """A line of the supervisor's own; with JSON logs, an object (`fields` added)."""
+        if self.log_format == "json":
+            self.emit(json_line("INFO", "reverie.supervisor", line, fields))
+        else:
+            self.emit(f"reverie: {line}")
+
+    def relay(self, label: str, text: str) -> None:
+        """An agent's output line, named: prefixed (text), or with `agent` added (a JSON log line)."""
+        if self.log_format == "json":
+            try:
+                record = json.loads(text)
+            except ValueError:
+                record = None
+            if not isinstance(record, dict):  # a print or a traceback: wrapped so every line stays JSON
+                record = json.loads(json_line("INFO", "reverie.agent.output", text))
+            self.emit(json.dumps({**record, "agent": label}, ensure_ascii=False))
+        else:
+            self.emit(f"{label} | {text}")
 
     def worker_command(self, name: str, index: int) -> list[str]:
         return [sys.executable, "-m", "reverie.runtime.host.worker", "--config", self.config.source,
@@ -217,7 +238,8 @@ class Supervisor:
             raise AgentsNotReady([r.label for r in self.replicas if not r.ready.is_set()], self.ready_timeout)
         where = f"data in {self.data}"
         self.say(f"swarm {self.config.swarm!r} ready: {len(self.replicas)} agent processes on "
-                 f"{self.url} ({where})")
+                 f"{self.url} ({where})", event="ready", swarm=self.config.swarm, agents=len(self.replicas),
+                 url=self.url, data_dir=str(self.data))
 
     def start_failed(self, why: str) -> None:
         """A replica cannot start: `start` stops waiting and fails with `why`."""
