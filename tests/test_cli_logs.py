@@ -20,8 +20,14 @@ kind = "plan-critic"
 """
 
 
-def _up(tmp_path: Path, *flags: str) -> list[str]:
-    """Run `reverie up` until it is ready and one task is done, stop it, and return its lines."""
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "reverie.runtime.cli", *args], capture_output=True, text=True,
+                          timeout=90)
+
+
+def _up(tmp_path: Path, *flags: str, down: bool = False) -> list[str]:
+    """Run `reverie up` until it is ready and one task is done, stop it (with `reverie down`, or
+    SIGTERM), and return its lines."""
     config = tmp_path / "swarm.toml"
     config.write_text('swarm = "logs"\ndata_dir = "data"\n' + AGENTS)
     log = tmp_path / "up.log"
@@ -33,17 +39,27 @@ def _up(tmp_path: Path, *flags: str) -> list[str]:
                 assert up.poll() is None and time.monotonic() < deadline, log.read_text()
                 time.sleep(0.1)
             task = Path(__file__).resolve().parent.parent / "deploy" / "tasks" / "dns-cutover.json"
-            done = subprocess.run([sys.executable, "-m", "reverie.runtime.cli", "submit", str(config), f"@{task}",
-                                   "--wait", "--quiet"], capture_output=True, text=True, timeout=60)
+            done = _cli("submit", str(config), f"@{task}", "--wait", "--quiet", "--id", "dns-1")
             assert done.returncode == 0, done.stdout + done.stderr
+            stored = _cli("result", str(config), "dns-1")
+            assert stored.returncode == 0 and stored.stdout.startswith("dns-1: accepted after"), stored.stdout
+            none = _cli("result", str(config), "never-submitted")
+            assert none.returncode == 3 and "no result stored" in none.stderr
+            if down:
+                stopped = _cli("down", str(config))
+                assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stderr
+                assert up.wait(timeout=30) == 0  # down is a clean stop
+                again = _cli("down", str(config))
+                assert again.returncode == 1 and "is not running" in again.stderr
         finally:
-            up.send_signal(signal.SIGTERM)
-            up.wait(timeout=30)
+            if up.poll() is None:
+                up.send_signal(signal.SIGTERM)
+                up.wait(timeout=30)
     return log.read_text().splitlines()
 
 
 def test_up_json_prints_only_json_objects_the_ready_line_included(tmp_path: Path) -> None:
-    lines = _up(tmp_path, "--json", "--log-level", "debug")
+    lines = _up(tmp_path, "--json", "--log-level", "debug", down=True)
     records = [json.loads(line) for line in lines]  # every line is one JSON object
     [ready] = [r for r in records if r.get("event") == "ready"]
     assert ready["swarm"] == "logs" and ready["agents"] == 2 and ready["url"].startswith("nats://")

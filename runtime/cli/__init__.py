@@ -9,7 +9,7 @@ from ..web import web
 from .demo import demo
 from .keys import keys
 from .memory import memory
-from .swarm import status, submit, task, up
+from .swarm import down, result, status, submit, task, up
 
 __all__ = ["cli", "main"]
 
@@ -20,7 +20,7 @@ def cli() -> None:
     """reverie: an event-driven swarm of dreamers and critics over NATS."""
 
 
-for command in (up, submit, status, task, demo, memory, keys, web):
+for command in (up, down, submit, result, status, task, demo, memory, keys, web):
     cli.add_command(command)
 
 

@@ -13,12 +13,15 @@ from typing import Any
 import click
 import msgspec
 
-from reverie.protocol import Budget, ResultStatus, Task, TaskState, new_id
+from reverie.protocol import Budget, Result, ResultStatus, Task, TaskState, new_id
 
 from ..client import connect, served_kinds
 from ..config import load_config
+from ..errors import TaskTimeout
 from ..logs import LOG_FORMAT_ENV, LOG_LEVEL_ENV, LogFormat, json_line, setup_logging
+from ..process import stop_pid
 from ..sandbox import SandboxUnavailable
+from ..swarm.state import read_state
 from ..swarm.supervisor import Supervisor
 from .codepack import CodePackError, apply_answer, pack_folder, verify_answer
 from .groups import ConfigGroup
@@ -28,7 +31,7 @@ DEFAULT_TEST = "python -m pytest -q"
 CODE_BUDGET = Budget(max_rounds=10, candidates_per_round=4, max_seconds=600)
 """A code task's budget unless --rounds/--candidates/--seconds say otherwise: test runs take seconds."""
 
-__all__ = ["CONFIG", "DATA_DIR", "pause", "resume", "show", "status", "submit", "task", "up"]
+__all__ = ["CONFIG", "DATA_DIR", "down", "pause", "result", "resume", "show", "status", "submit", "task", "up"]
 
 CONFIG = click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -210,6 +213,51 @@ async def _apply(root: Path, answer: Any, test: str, seconds: float) -> int:
     written = apply_answer(root, answer)
     click.echo(f"applied to {root}: {', '.join(written)} (the tests pass there with it)")
     return 0
+
+
+@click.command()
+@CONFIG
+@DATA_DIR
+@click.option("--grace", default=30.0, show_default=True,
+              help="Seconds the swarm gets to drain before its supervisor is killed.")
+def down(config: Path, data_dir: Path | None, grace: float) -> None:
+    """Stop the swarm CONFIG describes, as Ctrl-C on its `reverie up` would: agents drain, in-flight
+    tasks are checkpointed, the embedded server stops."""
+    cfg = load_config(config, data_dir=data_dir, check_agents=False)
+    state = read_state(cfg.data_path)
+    if state is None:
+        click.echo(f"swarm {cfg.swarm!r} is not running (no live supervisor for {cfg.data_path})", err=True)
+        sys.exit(1)
+    asyncio.run(stop_pid(state.pid, grace=grace))
+    click.echo(f"swarm {cfg.swarm!r} stopped (supervisor pid {state.pid})")
+
+
+@click.command()
+@CONFIG
+@click.argument("task_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--wait", "wait_for", type=float, default=0.0, show_default=True,
+              help="Seconds to wait for a result not stored yet.")
+@DATA_DIR
+def result(config: Path, task_id: str, as_json: bool, wait_for: float, data_dir: Path | None) -> None:
+    """Print the stored result of TASK_ID (exit 0 accepted, 1 exhausted or failed, 3 none stored)."""
+    cfg = load_config(config, data_dir=data_dir, check_agents=False)
+
+    async def run() -> Result | None:
+        async with connect(cfg) as swarm:
+            if wait_for <= 0:
+                return await swarm.bus.get_result(task_id)
+            try:
+                return await swarm.result(task_id, timeout=wait_for)
+            except TaskTimeout:
+                return None
+
+    found = asyncio.run(run())
+    if found is None:
+        click.echo(f"{task_id}: no result stored" + (f" within {wait_for:g}s" if wait_for > 0 else ""), err=True)
+        sys.exit(3)
+    click.echo(msgspec.json.encode(found).decode() if as_json else format_result(found))
+    sys.exit(0 if found.status is ResultStatus.ACCEPTED else 1)
 
 
 @click.command()
