@@ -19,3 +19,20 @@ def test_demo_solves_every_sample_from_any_directory_and_leaves_it_clean(tmp_pat
     assert "rejections by critic:" in out and "path: " in out
     assert list(tmp_path.iterdir()) == []
     assert "Traceback" not in out + proc.stderr
+
+
+def test_init_writes_a_starter_swarm_that_loads_and_never_overwrites(tmp_path: Path) -> None:
+    from reverie.runtime import load_config
+
+    folder = tmp_path / "starter"
+    made = subprocess.run([sys.executable, "-m", "reverie.runtime.cli", "init", str(folder)], capture_output=True,
+                          text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    assert f"reverie up {folder / 'swarm.toml'}" in made.stdout
+    config = load_config(folder / "swarm.toml")
+    assert config.data_path == (folder / "data").resolve()
+    assert {a.kind for a in config.agents} >= {"dreamer", "sandbox-critic"}
+    assert sorted(p.name for p in (folder / "median").iterdir()) == ["stats.py", "test_stats.py"]
+    again = subprocess.run([sys.executable, "-m", "reverie.runtime.cli", "init", str(folder)], capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 1 and "writes only new files" in again.stderr

@@ -7,6 +7,7 @@ import click
 from ..errors import ReverieError
 from ..web import web
 from .demo import demo
+from .init import init
 from .keys import keys
 from .memory import memory
 from .swarm import down, result, status, submit, task, up
@@ -20,7 +21,7 @@ def cli() -> None:
     """reverie: an event-driven swarm of dreamers and critics over NATS."""
 
 
-for command in (up, down, submit, result, status, task, demo, memory, keys, web):
+for command in (init, up, down, submit, result, status, task, demo, memory, keys, web):
     cli.add_command(command)
 
 
