@@ -53,3 +53,35 @@ async def test_readme_custom_agent_receives_a_task_and_replies(tmp_path: Path, s
     assert result.answer == "HELLO"
     assert result.agent == "echo"
     assert "echoing task" in (tmp_path / "swarm.log").read_text()
+
+
+def test_readme_python_client_example_runs_as_written(tmp_path: Path) -> None:
+    """Saved as a file and run from the checkout against `reverie up deploy/local.toml`."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "client.py"
+    script.write_text(readme_example("client.py"))
+    env = {**os.environ, "REVERIE_DATA_DIR": str(tmp_path / "data")}  # the swarm's data stays in the test's folder
+    log = tmp_path / "up.log"
+    up_cmd = [sys.executable, "-m", "reverie.runtime.cli", "up", "deploy/local.toml"]
+    with log.open("w") as out, subprocess.Popen(up_cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT) as up:
+        try:
+            deadline = time.monotonic() + 60
+            while "' ready:" not in log.read_text():
+                assert up.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            ran = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True,
+                                 timeout=120)
+        finally:
+            up.send_signal(signal.SIGTERM)
+            up.wait(timeout=30)
+    assert ran.returncode == 0, ran.stderr
+    lines = ran.stdout.splitlines()
+    assert lines[0].startswith("accepted ['enable_read_only', 'backup'") and lines[0].endswith(" 2")
+    assert "round 1" in lines  # the progress callback saw the second task's round (lessons recalled: one is enough)
+    assert "[<ResultStatus.ACCEPTED: 'accepted'>, <ResultStatus.ACCEPTED: 'accepted'>, " in ran.stdout
+    assert lines[-1] == "5 agents"
