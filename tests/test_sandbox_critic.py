@@ -157,3 +157,16 @@ async def test_a_test_runner_the_sandbox_lacks_is_a_setup_error_not_a_verdict(cr
     error = Codec(Verdict | Error).decode(reply.data)
     assert isinstance(error, Error) and error.code == "sandbox_setup"
     assert "no 'no_such_runner'" in error.message and "`python`" in error.message
+
+
+async def test_a_candidate_that_exits_0_before_the_tests_run_is_not_accepted(critic: Any) -> None:
+    early = "import os\nos._exit(0)\n"
+    v = await _verdict(critic, [Edit(path="stats.py", replace=BUGGY + "\n" + early)])
+    assert v.decision is Decision.REJECT and v.reasons[0].code == "crash"
+    assert "unittest reported no run" in v.reasons[0].text
+    pytest_task = {**SAMPLE, "test": "python -m pytest -q"}
+    v = await _verdict(critic, [Edit(path="stats.py", replace=BUGGY + "\n" + early)], task=pytest_task)
+    assert v.decision is Decision.REJECT and "pytest reported no passing run" in v.reasons[0].text
+    v = await _verdict(critic, [Edit(path="stats.py", search="if n % 2 == 0:", replace="if n % 2 == 1:")],
+                       task=pytest_task)
+    assert v.decision is Decision.ACCEPT  # a real passing run under pytest

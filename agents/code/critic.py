@@ -23,6 +23,7 @@ import ast
 import asyncio
 import hashlib
 import os
+import re
 import shlex
 import shutil
 import tempfile
@@ -166,6 +167,30 @@ def _cannot_run(outcome: RunOutcome, task: CodeInput) -> str:
     return ""
 
 
+_PYTEST_PASSED = re.compile(r"\b[1-9]\d* passed\b")
+_PYTEST_BAD = re.compile(r"\b[1-9]\d* (failed|errors?)\b")
+_UNITTEST_RAN = re.compile(r"^Ran [1-9]\d* tests? in ", re.M)
+_UNITTEST_OK = re.compile(r"^OK\b", re.M)
+
+
+def _unproven(outcome: RunOutcome, task: CodeInput) -> str:
+    """Why a run that exited 0 does not show its tests passed ("" when it does): pytest and
+    unittest print a summary of what ran; a run of theirs without one never ran the tests (a
+    candidate that calls `os._exit(0)` on import). Other test commands are taken at their word."""
+    argv = shlex.split(task.test)
+    runner = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else argv[0].rsplit("/", 1)[-1] if argv else ""
+    output = f"{outcome.stdout}\n{outcome.stderr}"
+    if runner in ("pytest", "py.test"):
+        if _PYTEST_PASSED.search(output) and not _PYTEST_BAD.search(output):
+            return ""
+        return "the test command exited 0 but pytest reported no passing run (did the code end the process early?)"
+    if runner == "unittest":
+        if _UNITTEST_RAN.search(output) and _UNITTEST_OK.search(output):
+            return ""
+        return "the test command exited 0 but unittest reported no run (did the code end the process early?)"
+    return ""
+
+
 def judge_outcome(outcome: RunOutcome, task: CodeInput) -> Judgement:
     """The verdict on one sandboxed test run of a candidate. Raises `TestsCannotRun`."""
     if outcome.violations:
@@ -175,6 +200,9 @@ def judge_outcome(outcome: RunOutcome, task: CodeInput) -> Judgement:
         return Decision.REJECT, 0.0, (Reason(code="timeout", limit=min(task.timeout, outcome.elapsed),
                                              text=f"the tests did not finish within {task.timeout:g}s"),)
     if outcome.passed:
+        unproven = _unproven(outcome, task)
+        if unproven:  # exit 0 is not enough: a candidate can exit 0 itself before any test runs
+            return Decision.REJECT, 0.0, (Reason(code="crash", text=unproven),)
         return Decision.ACCEPT, 1.0, ()
     cannot = _cannot_run(outcome, task)
     if cannot:
