@@ -171,3 +171,23 @@ def test_domain_input_types() -> None:
     assert text.parse(Task(id="t", kind="text", input="Why is the sky blue?")).prompt == "Why is the sky blue?"
     with pytest.raises(DomainInputError, match="empty"):
         text.parse(Task(id="t", kind="text", input={"prompt": "  "}))
+
+
+async def test_a_durable_left_by_a_plan_only_dreamer_is_widened_to_code(code_config: Any, nats_url: str) -> None:
+    """A data dir from before domains: the dreamer's durable consumer filters task.plan only.
+    JetStream keeps a durable's filter, so the new kinds must be added to it, or they never arrive."""
+    from nats.js.api import ConsumerConfig
+
+    from reverie.runtime import connect
+
+    async with connect(code_config, servers=[nats_url]) as client:
+        bus = client.bus
+        await bus.ensure_streams()
+        await bus.js.add_consumer(bus.subjects.tasks_stream, config=ConsumerConfig(
+            durable_name="dreamer", name="dreamer", filter_subject=bus.subjects.rel("task.plan")))
+        async with agents_running(code_config, nats_url):
+            info = await bus.js.consumer_info(bus.subjects.tasks_stream, "dreamer")
+            assert sorted(info.config.filter_subjects or []) == sorted(
+                [bus.subjects.rel("task.code"), bus.subjects.rel("task.plan")])
+            result = await client.submit(SAMPLE, kind="code", budget=BUDGET, timeout=120)
+            assert result.status is ResultStatus.ACCEPTED, result.reason
