@@ -42,6 +42,8 @@ __all__ = [
     "Steps",
     "Task",
     "TaskInfo",
+    "TaskList",
+    "TaskListQuery",
     "TaskProgress",
     "TaskQuery",
     "TaskState",
@@ -337,6 +339,7 @@ class StatusRequest(Message, frozen=True, tag="status_req"):
 
 class TaskState(enum.StrEnum):
     UNKNOWN = "unknown"
+    QUEUED = "queued"  # in the task queue, no dreamer on it yet (said by clients, never by a dreamer)
     RUNNING = "running"
     PAUSED = "paused"
     DONE = "done"
@@ -346,6 +349,17 @@ class TaskQuery(Message, frozen=True, tag="task_query"):
     """Asks the dreamers on `rv.<swarm>.ctl.task.show` what they know of a task."""
 
     task_id: str
+
+
+class TaskListQuery(Message, frozen=True, tag="task_list_query"):
+    """Asks the dreamers on `rv.<swarm>.ctl.task.list` for the tasks they hold a checkpoint of."""
+
+
+class TaskList(Message, frozen=True, tag="task_list"):
+    """A dreamer's running and paused tasks."""
+
+    agent: str
+    tasks: tuple[TaskInfo, ...] = ()
 
 
 class TaskInfo(Message, frozen=True, tag="task_info"):

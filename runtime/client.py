@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 import nats.errors
+import nats.js.errors
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
@@ -17,11 +18,14 @@ from reverie.protocol import (
     AgentStatus,
     Budget,
     Codec,
+    Decision,
     ProtocolError,
     Result,
     StatusRequest,
     Task,
     TaskInfo,
+    TaskList,
+    TaskListQuery,
     TaskProgress,
     TaskQuery,
     TaskState,
@@ -31,6 +35,7 @@ from reverie.protocol import (
 from .bus import Bus
 from .bus.answers import Answers
 from .bus.credentials import CLIENT, connect_bus, seed_for
+from .bus.history import MAX_RECENT, recent_results
 from .bus.taskctl import TaskControl
 from .config import SwarmConfig, load_config
 from .errors import ConfigError, SwarmNotRunning, TaskTimeout
@@ -80,6 +85,7 @@ class Swarm:
         self._codec: Codec[Result] = Codec(Result, max_bytes=config.max_message_bytes, max_depth=None)
         self._taskctl: TaskControl | None = None
         self._task_infos = Answers(TaskInfo, max_bytes=config.max_message_bytes)
+        self._task_lists = Answers(TaskList, max_bytes=config.max_message_bytes)
         self._statuses = Answers(AgentStatus, max_bytes=config.max_message_bytes)
         self._events: Codec[TaskProgress | TaskInfo] = Codec(TaskProgress | TaskInfo,
                                                              max_bytes=config.max_message_bytes, max_depth=None)
@@ -190,6 +196,52 @@ class Swarm:
         """Clear a pause; a parked task is queued again and resumes at its next round.
         Returns True if the task had been parked."""
         return await (await self._control()).resume(task_id)
+
+    async def tasks(self, state: TaskState | None = None, *, limit: int = MAX_RECENT,
+                    timeout: float = 0.5) -> list[TaskInfo]:  # noqa: ASYNC109 - public API: a reply window
+        """The swarm's tasks (with `state`, only those): queued (in the task queue, no dreamer on
+        it), running and paused (the dreamers' checkpoints), done (the newest `limit` results)."""
+        found: dict[str, TaskInfo] = {}
+        if state in (None, TaskState.DONE):
+            for _, r in await recent_results(self.bus, limit):
+                cands = [j for t in r.trace for j in t.candidates]
+                found[r.task_id] = TaskInfo(task_id=r.task_id, state=TaskState.DONE, agent=r.agent, rounds=r.rounds,
+                                            candidates=len(cands), spent=r.elapsed, resumes=r.resumes,
+                                            rejected=sum(1 for j in cands if j.outcome is not Decision.ACCEPT))
+        held: dict[str, TaskInfo] = {}
+        if state in (None, TaskState.RUNNING, TaskState.PAUSED, TaskState.QUEUED):
+            replies = await self.bus.request_many(self.bus.subjects.rel("ctl.task.list"), TaskListQuery(),
+                                                  expect=10_000, timeout=timeout)
+            for listing in self._task_lists.values(replies):
+                held.update({i.task_id: i for i in listing.tasks if i.task_id not in found})
+        if state in (None, TaskState.RUNNING, TaskState.PAUSED):
+            found.update({k: v for k, v in held.items() if state is None or v.state is state})
+        if state in (None, TaskState.QUEUED):
+            for task in await self._queued(limit):
+                if task.id not in found and task.id not in held:
+                    found[task.id] = TaskInfo(task_id=task.id, state=TaskState.QUEUED)
+        return list(found.values())
+
+    async def _queued(self, limit: int) -> list[Task]:
+        """The tasks in the task queue (its messages stay until a result is stored), oldest first."""
+        s = self.bus.subjects
+        codec: Codec[Task] = Codec(Task, max_bytes=self.config.max_message_bytes)
+        state = (await self.bus.js.stream_info(s.tasks_stream)).state
+        out: list[Task] = []
+        seq = state.first_seq
+        while state.messages and seq <= state.last_seq and len(out) < limit:
+            try:
+                raw = await self.bus.js.get_msg(s.tasks_stream, seq=seq, subject=s.all_tasks, next=True)
+            except nats.js.errors.NotFoundError:
+                break
+            if raw.seq is None:
+                break
+            seq = raw.seq + 1
+            try:
+                out.append(codec.decode(raw.data or b""))
+            except ProtocolError:
+                continue
+        return out
 
     async def task_info(self, task_id: str, *,
                         timeout: float = 0.5) -> TaskInfo:  # noqa: ASYNC109 - public API: a reply window

@@ -57,6 +57,9 @@ async def test_memory_and_task_commands_read_a_live_dreamer(tmp_path: Path) -> N
         rows = [json.loads(line) for line in (tmp_path / "mem.jsonl").read_text().splitlines()]
         assert {r["type"] for r in rows} >= {"memory", "edge"}
 
+        listed = await cli_json("task", cfg, "list", "--json")
+        assert {"task_id": "mig", "state": "done"}.items() <= next(i for i in listed if i["task_id"] == "mig").items()
+        assert await cli_json("task", cfg, "list", "--state", "queued", "--json") == []
         info = await cli_json("task", cfg, "--json", "show", "mig")
         assert info["state"] == "done" and info["rounds"] == 2 and info["agent"] == "dreamer"
         unknown = await asyncio.to_thread(run_cli, "task", cfg, "show", "nope", "--json")

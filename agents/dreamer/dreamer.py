@@ -34,6 +34,8 @@ from reverie.protocol import (
     ReverieError,
     Task,
     TaskInfo,
+    TaskList,
+    TaskListQuery,
     TaskQuery,
     TaskState,
     check_task_id,
@@ -305,6 +307,11 @@ class Dreamer(Agent):
 
     # ------------------------------------------------------------------ task queries
 
+    @handler("ctl.task.list", shared=False)
+    async def list_tasks(self, query: TaskListQuery) -> TaskList:
+        return TaskList(agent=self.ctx.name, tasks=tuple(await self.memory.run(_running, self.memory.store,
+                                                                               self.ctx.name)))
+
     @handler("ctl.task.show", shared=False)
     async def show(self, query: TaskQuery) -> TaskInfo | Error:
         try:
@@ -321,6 +328,16 @@ class Dreamer(Agent):
                             candidates=len(cands), rejected=sum(1 for j in cands if j.outcome is not Decision.ACCEPT),
                             spent=result.elapsed, resumes=result.resumes)
         return TaskInfo(task_id=query.task_id, state=TaskState.UNKNOWN, agent=self.ctx.name)
+
+
+def _running(store: MemoryStore, name: str) -> list[TaskInfo]:
+    """Every task this dreamer holds a checkpoint of, as its `TaskInfo` (on the memory thread)."""
+    found = []
+    for task_id in store.checkpoints():
+        cp = store.checkpoint(task_id, decode_checkpoint)
+        if cp is not None:
+            found.append(task_info(cp, name))
+    return found
 
 
 def served_kinds(options: DreamerOptions) -> list[str]:

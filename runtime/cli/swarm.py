@@ -31,7 +31,8 @@ DEFAULT_TEST = "python -m pytest -q"
 CODE_BUDGET = Budget(max_rounds=10, candidates_per_round=4, max_seconds=600)
 """A code task's budget unless --rounds/--candidates/--seconds say otherwise: test runs take seconds."""
 
-__all__ = ["CONFIG", "DATA_DIR", "down", "pause", "result", "resume", "show", "status", "submit", "task", "up"]
+__all__ = ["CONFIG", "DATA_DIR", "down", "list_tasks", "pause", "result", "resume", "show", "status", "submit", "task",
+           "up"]
 
 CONFIG = click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -283,7 +284,7 @@ def status(config: Path, as_json: bool, timeout: float, data_dir: Path | None) -
 @DATA_DIR
 @click.pass_context
 def task(ctx: click.Context, config: Path, as_json: bool, data_dir: Path | None) -> None:
-    """Pause, resume or inspect a task by id: reverie task CONFIG pause|resume|show TASK_ID."""
+    """List tasks, or pause, resume or inspect one: reverie task CONFIG list|pause|resume|show [TASK_ID]."""
     ctx.obj = (config, as_json, data_dir)
 
 
@@ -337,6 +338,30 @@ def pause(obj: tuple[Any, ...], task_id: str) -> None:
 def resume(obj: tuple[Any, ...], task_id: str) -> None:
     """Resume a paused TASK_ID at its next round."""
     _task_action(obj, task_id, "resume")
+
+
+@task.command("list")
+@click.option("--state", type=click.Choice([s.value for s in TaskState if s is not TaskState.UNKNOWN]),
+              help="Only tasks in this state.")
+@click.pass_obj
+def list_tasks(obj: tuple[Any, ...], state: str | None) -> None:
+    """List the swarm's tasks: queued, running, paused, and the newest 200 done."""
+    config, as_json, data_dir = obj
+    cfg = load_config(config, data_dir=data_dir, check_agents=False)
+
+    async def run() -> list[Any]:
+        async with connect(cfg) as swarm:
+            return await swarm.tasks(TaskState(state) if state else None)
+
+    found = asyncio.run(run())
+    if as_json:
+        click.echo(msgspec.json.encode(found).decode())
+        return
+    for info in found:
+        click.echo(f"{info.task_id:<24} {info.state.value:<8} {info.rounds:>3} round(s) {info.candidates:>4} "
+                   f"candidate(s) {info.spent:8.2f}s" + (f"  {info.agent}" if info.agent else ""))
+    if not found:
+        click.echo("no tasks" + (f" {state}" if state else ""), err=True)
 
 
 @task.command()

@@ -66,7 +66,8 @@ def _agent(s: Subjects, kind: Kind) -> Permissions:
 def _client(s: Subjects) -> Permissions:
     publish = [s.all_tasks, s.status, s.rel("ctl.task.>"),
                *_stream_info(s.tasks_stream, s.results_stream),
-               f"$JS.API.STREAM.MSG.GET.{s.results_stream}", *_kv(s.control_bucket)]
+               f"$JS.API.STREAM.MSG.GET.{s.results_stream}", f"$JS.API.STREAM.MSG.GET.{s.tasks_stream}",
+               *_kv(s.control_bucket)]
     subscribe = [*_own(s, CLIENT), s.all_results, s.all_events, s.rel("ctl.heartbeat.>")]
     return _rule(publish, subscribe)
 
