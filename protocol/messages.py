@@ -210,6 +210,7 @@ class ResultStatus(enum.StrEnum):
     ACCEPTED = "accepted"
     EXHAUSTED = "exhausted"  # budget spent without an accepted candidate
     FAILED = "failed"  # the task could not be worked on (bad input, handler error)
+    CANCELLED = "cancelled"  # an operator cancelled it (`reverie task CONFIG cancel ID`)
 
 
 class MissingVerdict(msgspec.Struct, frozen=True, kw_only=True):

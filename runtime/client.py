@@ -192,6 +192,12 @@ class Swarm:
         the task; nothing is lost). Pausing a task that has not started holds it at round 1."""
         await (await self._control()).pause(task_id)
 
+    async def cancel(self, task_id: str) -> bool:
+        """Ask for `task_id` to end `cancelled`: after its current round if it is dreaming, before
+        any round if it is queued, at once if it is paused (it is queued again for that). Returns
+        True if it had been parked. Its `cancelled` Result comes as any result does (`result`)."""
+        return await (await self._control()).cancel(task_id)
+
     async def resume(self, task_id: str) -> bool:
         """Clear a pause; a parked task is queued again and resumes at its next round.
         Returns True if the task had been parked."""

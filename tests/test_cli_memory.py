@@ -69,6 +69,8 @@ async def test_memory_and_task_commands_read_a_live_dreamer(tmp_path: Path) -> N
         finished = await asyncio.to_thread(run_cli, "task", cfg, "pause", "mig")
         assert finished.returncode == 1 and "mig: finished (done after 2 round(s)); there is nothing to pause" \
             in finished.stderr
+        done = await asyncio.to_thread(run_cli, "task", cfg, "cancel", "mig")
+        assert done.returncode == 1 and "mig: finished (accepted); there is nothing to cancel" in done.stderr
         helped = await asyncio.to_thread(run_cli, "memory", cfg, "lessons", "--help")
         assert helped.returncode == 0 and "--topic" in helped.stdout and "memory CONFIG lessons" in helped.stdout
         helped = await asyncio.to_thread(run_cli, "task", cfg, "show", "-h")

@@ -135,6 +135,9 @@ class TaskDream:
             if accepted:
                 best = max(accepted, key=score)
                 return await self.finish(ResultStatus.ACCEPTED, accepted=best, answer=self._answer(best))
+            if await kit.control.cancel_requested(task.id):
+                await self.commit_round(DreamStatus.RUNNING)
+                return await self.cancel()
             paused = await kit.control.pause_requested(task.id)
             await self.commit_round(DreamStatus.PAUSED if paused else DreamStatus.RUNNING)
             if stop:  # the reasoner will not go on (a model's refusal): asking again would repeat it
@@ -156,6 +159,14 @@ class TaskDream:
             await bus.publish(bus.subjects.rel(f"events.task.{self.task.id}"), event)
         except Exception as exc:  # a reconnecting bus: the round is in memory and the trace
             self.kit.log.debug("progress of %s not published: %s", self.task.id, exc)
+
+    async def cancel(self) -> Result:
+        """End the task `cancelled` (an operator asked), keeping the rounds it dreamt."""
+        self.kit.log.info("cancelled task %s after %d round(s)", self.task.id, len(self.trace))
+        result = await self.finish(ResultStatus.CANCELLED, reason=f"cancelled by an operator after "
+                                                                  f"{len(self.trace)} round(s)")
+        await self.kit.control.forget_cancel(self.task.id)
+        return result
 
     def _answer(self, best: JudgedCandidate) -> Any:
         proposed = self.answers[best.candidate.id]

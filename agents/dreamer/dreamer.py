@@ -232,6 +232,8 @@ class Dreamer(Agent):
         self._active[task.id] = future
         domain = self.domains.get(task.kind)  # a kind without a domain (moved by `subjects`) is the reasoner's
         try:
+            if await self.control.cancel_requested(task.id):  # cancelled while queued or parked
+                return await TaskDream(self._kit, task, cp, domain).cancel()
             try:
                 features = self.reasoner.features(task)
                 if domain is not None:  # also checks the input, naming a bad field

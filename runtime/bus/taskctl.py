@@ -1,9 +1,10 @@
-"""Pause and resume of tasks, through a JetStream KV bucket (`RV_<SWARM>_TASKCTL`).
+"""Pause, resume and cancel of tasks, through a JetStream KV bucket (`RV_<SWARM>_TASKCTL`).
 
 `pause.<id>` is the request (anyone may set it); a dreamer checks it after each round that
 accepted nothing, and when set it checkpoints, parks the task body under `parked.<id>` and
 lets the queue message go. `resume` clears the request and, if the task was parked, queues
-it again: the dreamer that takes it resumes from its checkpoint at the next round. The bucket
+it again: the dreamer that takes it resumes from its checkpoint at the next round. `cancel.<id>`
+asks for the task to end `cancelled`, checked when a dreamer takes the task and after each round. The bucket
 lives in JetStream, so pause state survives restarts of agents and of the server.
 """
 
@@ -76,6 +77,27 @@ class TaskControl:
         if entry.value is None or entry.operation is not None:
             return None
         return self._codec.decode(entry.value)
+
+    async def cancel(self, task_id: str) -> bool:
+        """Ask for the task to end `cancelled`: the dreamer that holds it stops after its current
+        round, one that takes it from the queue stops before dreaming. A parked task is queued again
+        so that a dreamer ends it. Returns True if it was parked."""
+        await self.kv.put(self._key("cancel", task_id), b"1")
+        return await self.resume(task_id)
+
+    async def cancel_requested(self, task_id: str) -> bool:
+        """True if a cancel was requested (False during a server outage, as `pause_requested`)."""
+        try:
+            return await self._exists(self._key("cancel", task_id))
+        except (TimeoutError, nats.errors.Error):
+            return False
+
+    async def forget_cancel(self, task_id: str) -> None:
+        """Drop a cancel request once the task's cancelled result is stored (best effort)."""
+        try:
+            await self.kv.delete(self._key("cancel", task_id))
+        except (TimeoutError, nats.errors.Error):
+            pass
 
     async def resume(self, task_id: str) -> bool:
         """Clear the pause request; re-queue the task if a dreamer had parked it. Returns

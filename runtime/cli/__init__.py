@@ -10,7 +10,8 @@ from .demo import demo
 from .init import init
 from .keys import keys
 from .memory import memory
-from .swarm import down, result, status, submit, task, up
+from .swarm import down, result, status, submit, up
+from .tasks import task
 
 __all__ = ["cli", "main"]
 

@@ -13,7 +13,7 @@ from typing import Any
 import click
 import msgspec
 
-from reverie.protocol import Budget, Result, ResultStatus, Task, TaskState, new_id
+from reverie.protocol import Budget, Result, ResultStatus, Task, new_id
 
 from ..client import connect, served_kinds
 from ..config import load_config
@@ -24,15 +24,13 @@ from ..sandbox import SandboxUnavailable
 from ..swarm.state import read_state
 from ..swarm.supervisor import Supervisor
 from .codepack import CodePackError, apply_answer, pack_folder, verify_answer
-from .groups import ConfigGroup
 from .render import format_result, format_round, format_status
 
 DEFAULT_TEST = "python -m pytest -q"
 CODE_BUDGET = Budget(max_rounds=10, candidates_per_round=4, max_seconds=600)
 """A code task's budget unless --rounds/--candidates/--seconds say otherwise: test runs take seconds."""
 
-__all__ = ["CONFIG", "DATA_DIR", "down", "list_tasks", "pause", "result", "resume", "show", "status", "submit", "task",
-           "up"]
+__all__ = ["CONFIG", "DATA_DIR", "down", "result", "status", "submit", "up"]
 
 CONFIG = click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -276,99 +274,3 @@ def status(config: Path, as_json: bool, timeout: float, data_dir: Path | None) -
         click.echo(msgspec.json.encode(st).decode() if as_json else format_status(st))
 
     asyncio.run(run())
-
-
-@click.group(cls=ConfigGroup)
-@CONFIG
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@DATA_DIR
-@click.pass_context
-def task(ctx: click.Context, config: Path, as_json: bool, data_dir: Path | None) -> None:
-    """List tasks, or pause, resume or inspect one: reverie task CONFIG list|pause|resume|show [TASK_ID]."""
-    ctx.obj = (config, as_json, data_dir)
-
-
-def _task_action(obj: tuple[Any, ...], task_id: str, action: str) -> None:
-    config, as_json, data_dir = obj
-    cfg = load_config(config, data_dir=data_dir, check_agents=False)
-
-    async def run() -> tuple[bool, dict[str, Any], bool]:
-        async with connect(cfg) as swarm:
-            requeued = False
-            if action == "pause" and await swarm.bus.get_result(task_id) is not None:
-                return False, msgspec.to_builtins(await swarm.task_info(task_id)), False
-            if action == "pause":
-                await swarm.pause(task_id)
-            elif action == "resume":
-                requeued = await swarm.resume(task_id)
-            return requeued, msgspec.to_builtins(await swarm.task_info(task_id)), True
-
-    requeued, info, acted = asyncio.run(run())
-    if as_json:
-        click.echo(json.dumps(info))
-    elif not acted:
-        click.echo(f"{task_id}: finished ({info['state']} after {info['rounds']} round(s)); there is nothing "
-                   f"to pause", err=True)
-    unknown = action == "show" and info["state"] == TaskState.UNKNOWN.value
-    if unknown and not as_json:
-        click.echo(f"{task_id}: no dreamer knows this task and no result is stored (is the id right?)", err=True)
-    if not acted or unknown:
-        sys.exit(1)
-    if as_json:
-        return
-    if action == "resume":
-        click.echo(f"{task_id}: " + ("queued again; it resumes at its next round" if requeued
-                                     else "pause cleared (the task was not parked)"))
-    click.echo(f"{task_id}: {info['state']} after {info['rounds']} round(s), {info['candidates']} "
-               f"candidate(s), {info['rejected']} rejected, {info['spent']:.2f}s dreaming, "
-               f"{info['resumes']} resume(s)" + (f" (dreamer {info['agent']})" if info["agent"] else ""))
-
-
-@task.command()
-@click.argument("task_id")
-@click.pass_obj
-def pause(obj: tuple[Any, ...], task_id: str) -> None:
-    """Pause TASK_ID after its current round (it checkpoints; nothing is lost)."""
-    _task_action(obj, task_id, "pause")
-
-
-@task.command()
-@click.argument("task_id")
-@click.pass_obj
-def resume(obj: tuple[Any, ...], task_id: str) -> None:
-    """Resume a paused TASK_ID at its next round."""
-    _task_action(obj, task_id, "resume")
-
-
-@task.command("list")
-@click.option("--state", type=click.Choice([s.value for s in TaskState if s is not TaskState.UNKNOWN]),
-              help="Only tasks in this state.")
-@click.pass_obj
-def list_tasks(obj: tuple[Any, ...], state: str | None) -> None:
-    """List the swarm's tasks: queued, running, paused, and the newest 200 done."""
-    config, as_json, data_dir = obj
-    cfg = load_config(config, data_dir=data_dir, check_agents=False)
-
-    async def run() -> list[Any]:
-        async with connect(cfg) as swarm:
-            return await swarm.tasks(TaskState(state) if state else None)
-
-    found = asyncio.run(run())
-    if as_json:
-        click.echo(msgspec.json.encode(found).decode())
-        return
-    for info in found:
-        click.echo(f"{info.task_id:<24} {info.state.value:<8} {info.rounds:>3} round(s) {info.candidates:>4} "
-                   f"candidate(s) {info.spent:8.2f}s" + (f"  {info.agent}" if info.agent else ""))
-    if not found:
-        click.echo("no tasks" + (f" {state}" if state else ""), err=True)
-
-
-@task.command()
-@click.argument("task_id")
-@click.pass_obj
-def show(obj: tuple[Any, ...], task_id: str) -> None:
-    """Show what the swarm knows of TASK_ID."""
-    _task_action(obj, task_id, "show")
-
-
