@@ -59,10 +59,12 @@ def _up(tmp_path: Path, *flags: str, down: bool = False) -> list[str]:
 
 
 def test_up_json_prints_only_json_objects_the_ready_line_included(tmp_path: Path) -> None:
-    lines = _up(tmp_path, "--json", "--log-level", "debug", down=True)
+    lines = _up(tmp_path, "--json", "--log-level", "debug", "--metrics-port", "0", down=True)
     records = [json.loads(line) for line in lines]  # every line is one JSON object
     [ready] = [r for r in records if r.get("event") == "ready"]
     assert ready["swarm"] == "logs" and ready["agents"] == 2 and ready["url"].startswith("nats://")
+    [metrics] = [r for r in records if r.get("event") == "metrics"]
+    assert metrics["port"] > 0 and metrics["msg"] == f"metrics on http://127.0.0.1:{metrics['port']}/metrics"
     from_agents = [r for r in records if "agent" in r]
     assert {r["agent"] for r in from_agents} >= {"dreamer", "planner"}
     assert all({"ts", "level", "logger", "msg"} <= r.keys() for r in records)

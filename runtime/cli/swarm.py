@@ -48,7 +48,10 @@ DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False, path_type
               default="INFO", show_default=True, help="The agents' log level.")
 @click.option("--json", "as_json", is_flag=True, help="The supervisor's own lines, the ready line included, as "
                                                       "JSON objects (implies --log-format json).")
-def up(config: Path, data_dir: Path | None, tls: bool, log_format: LogFormat, log_level: str, as_json: bool) -> None:
+@click.option("--metrics-port", type=click.IntRange(0, 65535),
+              help="Serve Prometheus metrics of the whole swarm at http://127.0.0.1:PORT/metrics (0: a free port).")
+def up(config: Path, data_dir: Path | None, tls: bool, log_format: LogFormat, log_level: str, as_json: bool,
+       metrics_port: int | None) -> None:
     """Start the swarm CONFIG describes and run it until Ctrl-C or SIGTERM."""
     log_format = "json" if as_json else log_format
     os.environ[LOG_FORMAT_ENV], os.environ[LOG_LEVEL_ENV] = log_format, log_level.upper()  # the agents inherit them
@@ -74,7 +77,7 @@ def up(config: Path, data_dir: Path | None, tls: bool, log_format: LogFormat, lo
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)
         try:
-            async with Supervisor(cfg, log_format=log_format) as sup:
+            async with Supervisor(cfg, log_format=log_format, metrics_port=metrics_port) as sup:
                 starting = False
                 await stop.wait()
                 sup.say("stopping: draining agents")

@@ -25,6 +25,7 @@ from ..config import SwarmConfig
 from ..errors import AgentsNotReady, AgentStartFailed, ReverieError, SwarmAlreadyRunning
 from ..gossip.provision import ensure_keys
 from ..logs import LogFormat, json_line
+from ..metrics import MetricsServer
 from ..process import stop_pid
 from .embedded import EmbeddedNats
 from .jskey import ensure_jetstream_key, mark_encrypted
@@ -102,10 +103,14 @@ class Supervisor:
     """Runs a swarm. `async with Supervisor(config) as sup:` returns once every replica is ready."""
 
     def __init__(self, config: SwarmConfig, *, out: TextIO | None = None, log_format: LogFormat = "text",
-                 ready_timeout: float = 60.0, health_interval: float = 5.0, health_failures: int = 3) -> None:
+                 metrics_port: int | None = None, ready_timeout: float = 60.0, health_interval: float = 5.0,
+                 health_failures: int = 3) -> None:
         self.config = config
         self.out = out or sys.stdout
         self.log_format = log_format
+        self.metrics_port = metrics_port
+        """Serve Prometheus' /metrics for the whole swarm on this loopback port (0: any free one)."""
+        self.metrics: MetricsServer | None = None
         """`json`: every line on `out` is a JSON object (agents' log lines get `agent`)."""
         self.ready_timeout = ready_timeout
         self.health_interval = health_interval
@@ -217,6 +222,10 @@ class Supervisor:
         await self.bus.ensure_streams(self.config.streams)
         await TaskControl.open(self.bus)
         await self.bus.nc.subscribe(self.bus.subjects.rel("events.agent.*"), cb=self._on_event)
+        if self.metrics_port is not None:
+            self.metrics = await exits.enter_async_context(MetricsServer(self.bus, self.metrics_port))
+            self.say(f"metrics on http://127.0.0.1:{self.metrics.port}/metrics", event="metrics",
+                     port=self.metrics.port)
         await self.bus.nc.flush()
         exits.push_async_callback(self._stop_replicas)
         for spec in self.config.agents:
