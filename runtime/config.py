@@ -20,6 +20,7 @@ __all__ = [
     "NATS_SCHEMES",
     "AgentSpec",
     "GossipConfig",
+    "MetricsConfig",
     "NatsConfig",
     "SwarmConfig",
     "config_path",
@@ -82,6 +83,14 @@ class GossipConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """How long one exchange step waits for the peer."""
 
 
+class MetricsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Prometheus metrics of the whole swarm, served by the supervisor (`reverie up --metrics-port`)."""
+
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
+    """Serve /metrics on this port (0: any free one); None: no metrics."""
+    host: str = "127.0.0.1"
+
+
 class AgentSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: str
     """Unique within the swarm; also the queue group and durable consumer of the agent's replicas."""
@@ -104,6 +113,7 @@ class SwarmConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     gossip: GossipConfig = GossipConfig()
     streams: StreamsConfig = StreamsConfig()
     """Limits of the task queue and the results stream (bytes, messages, age)."""
+    metrics: MetricsConfig = MetricsConfig()
     data_dir: str | None = None
     """Where NATS and agents keep state. Relative paths are relative to the config file.
     Default: `$REVERIE_DATA_DIR`, else `$XDG_DATA_HOME/reverie/<swarm>` (~/.local/share/…)."""

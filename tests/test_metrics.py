@@ -27,10 +27,11 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 async def test_one_metrics_endpoint_for_the_whole_swarm(tmp_path: Path) -> None:
     path = tmp_path / "swarm.toml"
-    path.write_text('swarm = "metrics"\ndata_dir = "data"\nheartbeat_interval = 0.5\n' + LOCAL_AGENTS)
+    path.write_text('swarm = "metrics"\ndata_dir = "data"\nheartbeat_interval = 0.5\n[metrics]\nport = 0\n'
+                    + LOCAL_AGENTS)
     config = load_config(path)
     with (tmp_path / "swarm.log").open("w") as log:
-        async with Supervisor(config, out=log, metrics_port=0) as sup, connect(config) as swarm:
+        async with Supervisor(config, out=log) as sup, connect(config) as swarm:  # the config's [metrics] port
             assert sup.metrics is not None
             port = sup.metrics.port
             first = await swarm.submit(load_task("db-migration"), kind="plan", timeout=30)

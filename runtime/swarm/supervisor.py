@@ -108,8 +108,9 @@ class Supervisor:
         self.config = config
         self.out = out or sys.stdout
         self.log_format = log_format
-        self.metrics_port = metrics_port
-        """Serve Prometheus' /metrics for the whole swarm on this loopback port (0: any free one)."""
+        self.metrics_port = metrics_port if metrics_port is not None else config.metrics.port
+        """Serve Prometheus' /metrics for the whole swarm on this port (0: any free one); the
+        argument (`reverie up --metrics-port`) wins over the config's `[metrics] port`."""
         self.metrics: MetricsServer | None = None
         """`json`: every line on `out` is a JSON object (agents' log lines get `agent`)."""
         self.ready_timeout = ready_timeout
@@ -223,8 +224,9 @@ class Supervisor:
         await TaskControl.open(self.bus)
         await self.bus.nc.subscribe(self.bus.subjects.rel("events.agent.*"), cb=self._on_event)
         if self.metrics_port is not None:
-            self.metrics = await exits.enter_async_context(MetricsServer(self.bus, self.metrics_port))
-            self.say(f"metrics on http://127.0.0.1:{self.metrics.port}/metrics", event="metrics",
+            host = self.config.metrics.host
+            self.metrics = await exits.enter_async_context(MetricsServer(self.bus, self.metrics_port, host))
+            self.say(f"metrics on http://{host}:{self.metrics.port}/metrics", event="metrics",
                      port=self.metrics.port)
         await self.bus.nc.flush()
         exits.push_async_callback(self._stop_replicas)
