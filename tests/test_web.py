@@ -148,8 +148,11 @@ async def test_web_view_of_a_plan_and_a_code_task(nats_url: str, tmp_path: Path)
         assert plan.status is ResultStatus.ACCEPTED and plan.rounds == 2, plan.reason
         assert code.status is ResultStatus.ACCEPTED, code.reason
         await swarm.bus.store_result(crafted_result())
+        await swarm.publish(Task(id="waiting", kind="plan-later", input={}))  # no agent serves it: stays queued
 
         async with serving(swarm) as url:
+            status, _, body = await get(url + "api/live")
+            assert status == 200 and [(t["task_id"], t["state"]) for t in json.loads(body)] == [("waiting", "queued")]
             status, ctype, body = await get(url + "api/tasks")
             assert status == 200 and ctype == "application/json"
             rows = json.loads(body)
@@ -173,6 +176,7 @@ async def test_web_view_of_a_plan_and_a_code_task(nats_url: str, tmp_path: Path)
             status, ctype, index = await get(url)
             assert status == 200 and ctype.startswith("text/html")
             assert '<meta http-equiv="refresh" content="5">' in index
+            assert '<table id="live">' in index and '<tr class="live state-queued"><td>waiting</td>' in index
             assert len(elements(index, "agent")) == 5 and len(elements(index, "task")) == 3
             assert 'href="/task/plan-db"' in index and 'href="/task/code-median"' in index
             assert not EXTERNAL.search(index)

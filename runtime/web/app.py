@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from reverie.protocol import InvalidTaskId, Result
+from reverie.protocol import InvalidTaskId, Result, TaskInfo, TaskState
 
 from ..client import Swarm
 from .pages import render_index, render_not_found, render_task
@@ -43,9 +43,13 @@ def create_app(swarm: Swarm, *, status_window: float = STATUS_WINDOW, max_tasks:
         except InvalidTaskId:
             return task_id, None  # not a task id: no task has it
 
+    async def live() -> list[TaskInfo]:
+        """Tasks without a stored result yet: queued, running, paused."""
+        return [t for t in await swarm.tasks(timeout=status_window) if t.state is not TaskState.DONE]
+
     async def index(request: Request) -> Response:
-        status, tasks = await asyncio.gather(swarm.status(timeout=status_window), rows())
-        return HTMLResponse(render_index(status.swarm, status.agents, tasks))
+        status, tasks, now = await asyncio.gather(swarm.status(timeout=status_window), rows(), live())
+        return HTMLResponse(render_index(status.swarm, status.agents, tasks, live=now))
 
     async def task_page(request: Request) -> Response:
         task_id, result = await result_of(request)
@@ -58,6 +62,9 @@ def create_app(swarm: Swarm, *, status_window: float = STATUS_WINDOW, max_tasks:
 
     async def api_tasks(request: Request) -> Response:
         return _json(await rows())
+
+    async def api_live(request: Request) -> Response:
+        return _json(await live())
 
     async def api_task(request: Request) -> Response:
         task_id, result = await result_of(request)
@@ -72,7 +79,8 @@ def create_app(swarm: Swarm, *, status_window: float = STATUS_WINDOW, max_tasks:
 
     return Starlette(exception_handlers={404: not_found}, routes=[
         Route("/", index), Route("/task/{task_id}", task_page),
-        Route("/api/agents", api_agents), Route("/api/tasks", api_tasks), Route("/api/task/{task_id}", api_task),
+        Route("/api/agents", api_agents), Route("/api/tasks", api_tasks), Route("/api/live", api_live),
+        Route("/api/task/{task_id}", api_task),
     ])
 
 

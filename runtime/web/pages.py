@@ -18,6 +18,7 @@ from reverie.protocol import (
     MissingVerdict,
     Patch,
     Result,
+    TaskInfo,
     Text,
     Verdict,
     artifact_of,
@@ -79,8 +80,9 @@ def _task_href(task_id: str) -> str:
 
 
 def render_index(swarm: str, agents: Iterable[AgentStatus], rows: Iterable[TaskRow], *,
-                 now: float | None = None) -> str:
-    """`/`: the live agents and the recent tasks (newest first)."""
+                 live: Iterable[TaskInfo] = (), now: float | None = None) -> str:
+    """`/`: the live agents, the tasks in progress (queued, running, paused) and the recent
+    tasks (newest first)."""
     now = time.time() if now is None else now
     agent_rows = "".join(
         f"<tr class=\"agent\"><td>{escape(a.agent)}</td><td>{a.replica}</td><td>{escape(a.role)}</td>"
@@ -93,12 +95,20 @@ def render_index(swarm: str, agents: Iterable[AgentStatus], rows: Iterable[TaskR
         f"<td>{r.rounds}</td><td>{r.candidates}</td><td>{r.rejected}</td><td>{r.flagged}</td>"
         f"<td>{r.elapsed * 1000:.0f} ms</td><td class=\"muted\">{_ago(r.finished_at, now)}</td></tr>\n"
         for r in rows)
+    live_rows = "".join(
+        f"<tr class=\"live state-{escape(t.state.value)}\"><td>{escape(t.task_id)}</td><td>{escape(t.state.value)}</td>"
+        f"<td>{t.rounds}</td><td>{t.candidates}</td><td>{t.rejected}</td><td>{t.spent:.1f} s</td>"
+        f"<td>{escape(t.agent)}</td></tr>\n" for t in live)
     body = (f"<h1>reverie swarm <code>{escape(swarm)}</code></h1>"
             f"<p class=\"muted\">read-only view; reloads every {REFRESH_SECONDS} s</p>"
             "<h2>Agents</h2>"
             + (f"<table id=\"agents\"><tr><th>agent</th><th>replica</th><th>role</th><th>state</th>"
                f"<th>in flight</th><th>counters</th><th>started</th></tr>\n{agent_rows}</table>"
                if agent_rows else "<p class=\"muted\">no agent answered</p>")
+            + "<h2>In progress</h2>"
+            + (f"<table id=\"live\"><tr><th>task</th><th>state</th><th>rounds</th><th>candidates</th>"
+               f"<th>rejected</th><th>dreaming</th><th>dreamer</th></tr>\n{live_rows}</table>"
+               if live_rows else "<p class=\"muted\">nothing queued or dreaming</p>")
             + "<h2>Recent tasks</h2>"
             + (f"<table id=\"tasks\"><tr><th>task</th><th>kind</th><th>status</th><th>rounds</th>"
                f"<th>candidates</th><th>rejected</th><th>flagged</th><th>elapsed</th><th>finished</th></tr>\n"
