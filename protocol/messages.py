@@ -375,5 +375,13 @@ class TaskInfo(Message, frozen=True, tag="task_info"):
     spent: float = 0.0
     resumes: int = 0
 
+    @classmethod
+    def of_result(cls, result: Result) -> TaskInfo:
+        """A finished task as `task show` and `task list` tell it, from its stored result."""
+        cands = [j for r in result.trace for j in r.candidates]
+        return cls(task_id=result.task_id, state=TaskState.DONE, agent=result.agent, rounds=result.rounds,
+                   candidates=len(cands), rejected=sum(1 for j in cands if j.outcome is not Decision.ACCEPT),
+                   spent=result.elapsed, resumes=result.resumes)
+
 
 Reply = Verdict | Error

@@ -18,7 +18,6 @@ from reverie.protocol import (
     AgentStatus,
     Budget,
     Codec,
-    Decision,
     ProtocolError,
     Result,
     StatusRequest,
@@ -209,11 +208,7 @@ class Swarm:
         it), running and paused (the dreamers' checkpoints), done (the newest `limit` results)."""
         found: dict[str, TaskInfo] = {}
         if state in (None, TaskState.DONE):
-            for _, r in await recent_results(self.bus, limit):
-                cands = [j for t in r.trace for j in t.candidates]
-                found[r.task_id] = TaskInfo(task_id=r.task_id, state=TaskState.DONE, agent=r.agent, rounds=r.rounds,
-                                            candidates=len(cands), spent=r.elapsed, resumes=r.resumes,
-                                            rejected=sum(1 for j in cands if j.outcome is not Decision.ACCEPT))
+            found.update({r.task_id: TaskInfo.of_result(r) for _, r in await recent_results(self.bus, limit)})
         held: dict[str, TaskInfo] = {}
         if state in (None, TaskState.RUNNING, TaskState.PAUSED, TaskState.QUEUED):
             replies = await self.bus.request_many(self.bus.subjects.rel("ctl.task.list"), TaskListQuery(),

@@ -157,10 +157,9 @@ class TestsCannotRun(ReverieError):
 
 def _cannot_run(outcome: RunOutcome, task: CodeInput) -> str:
     """Why the test command could not start, or "" (it ran, and failed)."""
-    argv = shlex.split(task.test)
     if outcome.exit_code == 127:
-        return f"the test command {argv[0]!r} was not found in the sandbox"
-    runner = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else ""
+        return f"the test command {shlex.split(task.test)[0]!r} was not found in the sandbox"
+    runner = _runner(task)
     if runner and f"No module named {runner}" in outcome.stderr + outcome.stdout:
         return (f"the interpreter in the sandbox has no {runner!r} (set the sandbox critic's `python` to an "
                 f"interpreter with the project's test dependencies, or install {runner} beside reverie)")
@@ -173,12 +172,19 @@ _UNITTEST_RAN = re.compile(r"^Ran [1-9]\d* tests? in ", re.M)
 _UNITTEST_OK = re.compile(r"^OK\b", re.M)
 
 
+def _runner(task: CodeInput) -> str:
+    """The test runner the task's command starts: the module of `python -m X`, else the program's name."""
+    argv = shlex.split(task.test)
+    if "-m" in argv[:-1]:
+        return argv[argv.index("-m") + 1]
+    return argv[0].rsplit("/", 1)[-1] if argv else ""
+
+
 def _unproven(outcome: RunOutcome, task: CodeInput) -> str:
     """Why a run that exited 0 does not show its tests passed ("" when it does): pytest and
     unittest print a summary of what ran; a run of theirs without one never ran the tests (a
     candidate that calls `os._exit(0)` on import). Other test commands are taken at their word."""
-    argv = shlex.split(task.test)
-    runner = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else argv[0].rsplit("/", 1)[-1] if argv else ""
+    runner = _runner(task)
     output = f"{outcome.stdout}\n{outcome.stderr}"
     if runner in ("pytest", "py.test"):
         if _PYTEST_PASSED.search(output) and not _PYTEST_BAD.search(output):

@@ -72,6 +72,3 @@ class OfflineCodeReasoner(Reasoner):
                 artifact=Patch(edits=(Edit(path=m.path, replace=m.new_source),)),
                 text=unified_diff(code.files, after), rationale=f"{m.description}; {why}"))
         return proposals
-
-    def features(self, task: Task) -> frozenset[str]:
-        return frozenset()

@@ -25,7 +25,6 @@ from typing import Any
 import nats.errors
 
 from reverie.protocol import (
-    Decision,
     Error,
     InvalidTaskId,
     ProtocolError,
@@ -325,10 +324,7 @@ class Dreamer(Agent):
             return task_info(cp, self.ctx.name)
         result = await self.memory.load(result_path(query.task_id), decode_result)
         if result is not None:
-            cands = [j for r in result.trace for j in r.candidates]
-            return TaskInfo(task_id=query.task_id, state=TaskState.DONE, agent=self.ctx.name, rounds=result.rounds,
-                            candidates=len(cands), rejected=sum(1 for j in cands if j.outcome is not Decision.ACCEPT),
-                            spent=result.elapsed, resumes=result.resumes)
+            return TaskInfo.of_result(result)
         return TaskInfo(task_id=query.task_id, state=TaskState.UNKNOWN, agent=self.ctx.name)
 
 
