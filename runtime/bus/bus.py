@@ -101,6 +101,15 @@ class _Gather:
             self.done.set()
 
 
+
+async def _stop(task: asyncio.Future[None]) -> None:
+    """Cancel `task` until it has ended. nats-py's first-connect retry loop can lose a single
+    cancellation (on Python 3.11 `asyncio.wait_for` drops one that lands as a refused connect
+    fails), and would then retry forever: `reverie up` hung on SIGTERM while connecting."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
+
 class Bus:
     """A connected bus for one swarm. Build it with `await Bus.connect(...)`; close with `close()`.
 
@@ -165,7 +174,7 @@ class Bus:
         nc = Client()
         try:
             # nats-py retries a first connection forever: give up after connect_timeout
-            await asyncio.wait_for(nc.connect(  # nats-py annotates the two timeouts int; it uses floats
+            connecting = asyncio.ensure_future(nc.connect(  # nats-py annotates the two timeouts int; it uses floats
                 servers=servers, name=name, connect_timeout=connect_timeout,  # type: ignore[arg-type]
                 allow_reconnect=True, max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5,  # type: ignore[arg-type]
@@ -173,7 +182,15 @@ class Bus:
                 disconnected_cb=disconnected_cb, reconnected_cb=reconnected_cb,
                 pending_size=64 * 1024 * 1024, nkeys_seed_str=seed, tls=tls,
                 inbox_prefix=subjects.inbox(user),
-            ), timeout=connect_timeout)
+            ))
+            try:
+                await asyncio.wait({connecting}, timeout=connect_timeout)
+            finally:  # our own cancellation, or the timeout: the attempt must end before we go on
+                await _stop(connecting)
+            try:
+                connecting.result()
+            except asyncio.CancelledError:  # stopped at the timeout
+                raise TimeoutError from None
         except NotAuthorized:
             closing.set()
             await nc.close()
