@@ -231,6 +231,7 @@ class JudgedCandidate(msgspec.Struct, frozen=True, kw_only=True):
     outcome: Decision
     missing: tuple[str, ...] = ()  # critics that gave no verdict before the deadline
     why_missing: tuple[MissingVerdict, ...] = ()  # one per name in `missing`
+    latency: dict[str, float] = {}  # by critic, seconds from the first request to its verdict (kept ones)
 
 
 class Usage(msgspec.Struct, frozen=True, kw_only=True):
@@ -332,6 +333,9 @@ class AgentStatus(Message, frozen=True, tag="status"):
     started_at: float
     in_flight: int = 0
     counters: dict[str, int] = {}
+    memory_bytes: int = 0  # bytes the replica's open memory store uses (0: its memory is not open)
+    host: str = ""  # the host it runs on (`reverie up --host-name`)
+    node: str = ""  # the NATS server it is connected to (its server_name, else its URL)
 
 
 class StatusRequest(Message, frozen=True, tag="status_req"):

@@ -27,6 +27,7 @@ import msgspec
 
 from reverie.protocol import Message, Result, ResultStatus, Task
 
+from .durations import record
 from .errors import HandlerSignatureError
 
 if TYPE_CHECKING:
@@ -118,6 +119,13 @@ class Context:
         gossip is off or the agent has no keys."""
         self.host: HostServices | None = None
         """Set by the host before `on_start`; the methods below go through it."""
+
+    def observe(self, name: str, seconds: float) -> None:
+        """Record that something took `seconds` in the replica's histogram `name` (lowercase
+        `[a-z0-9_]`): the heartbeat carries it among the counters, and the swarm's `/metrics`
+        serves it as `reverie_<name>_seconds{agent,replica}`. O(1); raises ValueError for a bad
+        name or a negative duration. The key convention is in `reverie.runtime.durations`."""
+        record(self.counters, name, seconds)
 
     def _services(self) -> HostServices:
         if self.host is None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from opentelemetry.trace import Span
 
 from reverie.protocol import (
     AgentStatus,
@@ -40,6 +43,7 @@ from .config import SwarmConfig, load_config
 from .errors import ConfigError, SwarmNotRunning, TaskTimeout
 from .kinds import Roster
 from .swarm.state import read_state
+from .tracing.spans import SpanKind, span
 
 __all__ = ["Swarm", "SwarmStatus", "connect", "resolve_servers", "served_kinds"]
 
@@ -73,6 +77,9 @@ def resolve_servers(config: SwarmConfig) -> list[str]:
     return [state.url]
 
 
+log = logging.getLogger("reverie.client")
+
+
 class Swarm:
     """A connected client of one swarm."""
 
@@ -83,6 +90,7 @@ class Swarm:
         self._waiters: dict[str, asyncio.Future[Result]] = {}
         self._codec: Codec[Result] = Codec(Result, max_bytes=config.max_message_bytes, max_depth=None)
         self._taskctl: TaskControl | None = None
+        self._resyncing: asyncio.Task[None] | None = None
         self._task_infos = Answers(TaskInfo, max_bytes=config.max_message_bytes)
         self._task_lists = Answers(TaskList, max_bytes=config.max_message_bytes)
         self._statuses = Answers(AgentStatus, max_bytes=config.max_message_bytes)
@@ -93,7 +101,8 @@ class Swarm:
         """Queue `task` durably and return its id (publishing the same id twice queues it once).
         Raises `InvalidTaskId`, `InvalidTaskKind`, and `TaskTooLarge` before sending a task
         over the swarm's message size limit (`Bus.submit` checks them)."""
-        await self.bus.submit(task)
+        with _submit_span(task):
+            await self.bus.submit(task)
         return task.id
 
     async def submit(self, input: Any, *, kind: str = "plan", budget: Budget | None = None,
@@ -107,14 +116,17 @@ class Swarm:
         waiter = await self._watch(task.id)
         events = await self._follow(task.id, progress) if progress is not None else None
         try:
-            await self.publish(task)
-            if task_id is not None and not waiter.done():
-                _settle(waiter, await self.bus.get_result(task.id))
-            try:
-                async with asyncio.timeout(timeout):
-                    return await self._wait(task.id, waiter)
-            except TimeoutError:
-                raise TaskTimeout(task.id, timeout) from None
+            with _submit_span(task) as s:  # the task's trace: from publishing to its result
+                await self.bus.submit(task)
+                if task_id is not None and not waiter.done():
+                    _settle(waiter, await self.bus.get_result(task.id))
+                try:
+                    async with asyncio.timeout(timeout):
+                        result = await self._wait(task.id, waiter)
+                except TimeoutError:
+                    raise TaskTimeout(task.id, timeout) from None
+                s.set_attribute("reverie.result.status", result.status.value)
+                return result
         finally:
             if events is not None:
                 await events.unsubscribe()
@@ -174,6 +186,27 @@ class Swarm:
         finally:
             if waiter.done():
                 self._waiters.pop(task_id, None)
+
+    def resync(self) -> None:
+        """After a reconnect: results published while this client was away from the bus never
+        reach its subscription, so each task still awaited is looked up in the results stream."""
+        if self._resyncing is None or self._resyncing.done():
+            self._resyncing = asyncio.create_task(self._resync(), name="client-resync")
+
+    async def _resync(self) -> None:
+        for task_id, waiter in list(self._waiters.items()):
+            if waiter.done():
+                continue
+            try:
+                _settle(waiter, await self.bus.get_result(task_id))
+            except (nats.errors.Error, TimeoutError) as exc:  # gone again: the next reconnect tries again
+                log.warning("looking up results after a reconnect failed: %s", exc)
+                return
+
+    async def stop_resync(self) -> None:
+        if self._resyncing is not None:
+            self._resyncing.cancel()
+            await asyncio.gather(self._resyncing, return_exceptions=True)
 
     async def _on_result(self, msg: Msg) -> None:
         waiter = self._waiters.get(msg.subject.rpartition(".")[2])
@@ -268,7 +301,7 @@ class Swarm:
 
     async def _control(self) -> TaskControl:
         if self._taskctl is None:
-            self._taskctl = await TaskControl.open(self.bus)
+            self._taskctl = await TaskControl.open(self.bus, replicas=self.config.streams.replicas)
         return self._taskctl
 
     async def status(self, *,
@@ -299,16 +332,34 @@ async def connect(config: SwarmConfig | str | Path, *,
     seed = seed_for(config, CLIENT)
     if seed is not None and config.nats.embedded and not seed.exists():
         seed = None  # never started with auth (`reverie up` creates the seeds)
+    clients: list[Swarm] = []
+
+    async def reconnected() -> None:
+        for swarm in clients:
+            swarm.resync()
+
     try:
-        bus = await connect_bus(config, CLIENT, urls, name=f"{config.swarm}.client", seed=seed)
+        bus = await connect_bus(config, CLIENT, urls, name=f"{config.swarm}.client", seed=seed,
+                                on_reconnect=reconnected)
     except (TimeoutError, nats.errors.NoServersError, OSError) as exc:
         raise SwarmNotRunning(f"cannot reach NATS for swarm {config.swarm!r} at {', '.join(urls)}: {exc}") from None
     async with bus:
         await bus.ensure_streams(config.streams)
-        yield Swarm(bus, config)
+        clients.append(Swarm(bus, config))
+        try:
+            yield clients[0]
+        finally:
+            await clients[0].stop_resync()
 
 
 def _settle(waiter: asyncio.Future[Result], stored: Result | None) -> None:
     """Answer `waiter` with a result found stored, unless the subscription answered it first."""
     if stored is not None and not waiter.done():
         waiter.set_result(stored)
+
+
+def _submit_span(task: Task) -> AbstractContextManager[Span]:
+    """The client's span of a task; its trace context travels in the task message's headers."""
+    return span(f"submit {task.kind}", kind=SpanKind.PRODUCER, attributes={
+        "reverie.task.id": task.id, "reverie.task.kind": task.kind, "messaging.system": "nats",
+        "messaging.operation.type": "send"})

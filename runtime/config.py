@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
@@ -23,6 +23,7 @@ __all__ = [
     "MetricsConfig",
     "NatsConfig",
     "SwarmConfig",
+    "TracingConfig",
     "config_path",
     "default_data_dir",
     "load_config",
@@ -91,6 +92,21 @@ class MetricsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
 
 
+class TracingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """OpenTelemetry traces of the agents' work (`pip install 'reverie[otel]'`): a trace per task,
+    across processes, through W3C trace context in the messages' headers."""
+
+    exporter: Literal["none", "otlp", "console", "file"] = "none"
+    """Where spans go: an OTLP/HTTP collector, stderr, or JSON lines under `path`. "none" defers to
+    `OTEL_TRACES_EXPORTER` (otlp or console) when that is set."""
+    endpoint: str | None = None
+    """The OTLP traces URL; default: the OTEL_EXPORTER_OTLP_* variables, else localhost:4318."""
+    path: str = "traces"
+    """The folder of the file exporter (relative to the config file): one file per process."""
+    sample_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    """The share of traces kept (a trace started elsewhere keeps its sender's decision)."""
+
+
 class AgentSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: str
     """Unique within the swarm; also the queue group and durable consumer of the agent's replicas."""
@@ -114,6 +130,7 @@ class SwarmConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     streams: StreamsConfig = StreamsConfig()
     """Limits of the task queue and the results stream (bytes, messages, age)."""
     metrics: MetricsConfig = MetricsConfig()
+    tracing: TracingConfig = TracingConfig()
     data_dir: str | None = None
     """Where NATS and agents keep state. Relative paths are relative to the config file.
     Default: `$REVERIE_DATA_DIR`, else `$XDG_DATA_HOME/reverie/<swarm>` (~/.local/share/…)."""

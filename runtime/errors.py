@@ -35,12 +35,15 @@ __all__ = [
     "OversizedMessage",
     "ProtocolError",
     "QueueFull",
+    "ReplicasUnavailable",
     "ReverieError",
+    "StreamsMissing",
     "StreamsTooLarge",
     "SwarmAlreadyRunning",
     "SwarmNotRunning",
     "TaskTimeout",
     "TaskTooLarge",
+    "TracingUnavailable",
     "validation_field",
 ]
 
@@ -227,3 +230,33 @@ class OptionError(ReverieError):
         super().__init__(f"{option}: {detail}")
         self.option = option
         self.detail = detail
+
+
+class TracingUnavailable(ReverieError):
+    """The config asks for traces and the OpenTelemetry SDK (or the exporter) is not installed."""
+
+    def __init__(self, exporter: str, missing: str) -> None:
+        self.exporter = exporter
+        self.missing = missing
+        super().__init__(f"[tracing] exporter = {exporter!r} needs {missing}: pip install 'reverie[otel]'")
+
+
+class ReplicasUnavailable(ReverieError):
+    """`[streams] replicas` asks for more copies than the NATS servers can place (a single
+    server keeps one; a cluster of N nodes at most N)."""
+
+    def __init__(self, replicas: int, detail: str) -> None:
+        self.replicas = replicas
+        self.detail = detail
+        super().__init__(f"cannot keep the streams on {replicas} replicas: {detail or 'too few servers'} "
+                         "(set [streams] replicas to at most the number of JetStream servers in the cluster)")
+
+
+class StreamsMissing(ReverieError):
+    """The swarm's streams did not appear: the host that creates them (`[streams] creator`) is not up."""
+
+    def __init__(self, stream: str, waited: float) -> None:
+        self.stream = stream
+        self.waited = waited
+        super().__init__(f"stream {stream} does not exist after {waited:g}s: start `reverie up` on the host "
+                         "that creates the streams ([streams] creator) first")

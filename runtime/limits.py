@@ -32,6 +32,12 @@ class ResultLimits(StreamLimits, frozen=True, forbid_unknown_fields=True):
 
 
 class StreamsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    """Copies of each stream (and of the task-control bucket) on a NATS cluster's nodes: 3
+    survives the loss of a node. One server keeps 1."""
+    creator: str | None = None
+    """The host (`reverie up --host-name`, default the machine's hostname) whose supervisor
+    creates and updates the streams; the others wait for them. None: every supervisor does."""
     tasks: StreamLimits = StreamLimits()
     """The task queue: full, it refuses new tasks."""
     results: ResultLimits = ResultLimits()

@@ -17,7 +17,7 @@ TOP = {"protocol": "reverie.protocol", "runtime": "reverie.runtime", "agents": "
        "deploy": "reverie.deploy"}
 MAX_LINES = 400
 PUBLIC_RUNTIME = {"reverie.runtime", "reverie.runtime.memory", "reverie.runtime.memory.dreams",
-                  "reverie.runtime.gossip", "reverie.runtime.sandbox"}
+                  "reverie.runtime.gossip", "reverie.runtime.sandbox", "reverie.runtime.tracing"}
 """What an agent may import from the runtime: what README's "Writing an agent" documents."""
 
 

@@ -27,6 +27,7 @@ import re
 import shlex
 import shutil
 import tempfile
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
@@ -140,7 +141,9 @@ class SandboxCritic(Agent):
         try:
             await asyncio.to_thread(write_tree, workdir, files)
             limits = msgspec.structs.replace(self.options.limits, timeout=seconds)
+            started = time.monotonic()
             outcome = await self.sandbox.run(workdir, task.test, limits=limits, env={"PYTEST_ADDOPTS": PYTEST_ADDOPTS})
+            self.ctx.observe("sandbox_run", time.monotonic() - started)  # reverie_sandbox_run_seconds
         finally:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
         if outcome.violations:

@@ -35,6 +35,7 @@ from reverie.protocol import (
 from reverie.runtime import Context, TaskControl
 from reverie.runtime.gossip import LessonShare, MemoryShare, Payload
 from reverie.runtime.memory import Memory
+from reverie.runtime.tracing import span
 
 from ..domains import Domain
 from ..reasoners import Proposal, Proposals, Reasoner, RoundState
@@ -50,6 +51,7 @@ from .records import (
     record_task,
     task_info,
 )
+from .spans import note_round
 
 __all__ = ["QUARANTINED", "DreamKit", "TaskDream", "usage_by_agent"]
 
@@ -116,21 +118,23 @@ class TaskDream:
             if left <= 0:
                 why = f"time budget of {budget.max_seconds:g}s spent after {rnd - 1} rounds"
                 break
-            try:
-                out = await asyncio.wait_for(self._propose(rnd, lessons, left), left)
-            except TimeoutError:
-                why = f"time budget of {budget.max_seconds:g}s spent while reasoning in round {rnd}"
-                break
-            except ReverieError as exc:
-                return await self.finish(ResultStatus.FAILED, reason=str(exc))
-            self.pending = None
-            proposals, usage, stop = (out.proposals, out.usage, out.stop) if isinstance(out, Proposals) \
-                else (out, None, "")
-            if not proposals:
-                why = f"the reasoner has no untried candidate left after {rnd - 1} rounds"
-                break
-            judged = await self._judge_round(rnd, proposals, usage, left)
-            await self._progress()
+            with span("dream round", attributes={"reverie.task.id": task.id, "reverie.round": rnd}) as s:
+                try:
+                    out = await asyncio.wait_for(self._propose(rnd, lessons, left), left)
+                except TimeoutError:
+                    why = f"time budget of {budget.max_seconds:g}s spent while reasoning in round {rnd}"
+                    break
+                except ReverieError as exc:
+                    return await self.finish(ResultStatus.FAILED, reason=str(exc))
+                self.pending = None
+                proposals, usage, stop = (out.proposals, out.usage, out.stop) if isinstance(out, Proposals) \
+                    else (out, None, "")
+                if not proposals:
+                    why = f"the reasoner has no untried candidate left after {rnd - 1} rounds"
+                    break
+                judged = await self._judge_round(rnd, proposals, usage, left)
+                note_round(s, judged, usage)
+                await self._progress()
             accepted = [j for j in judged if j.outcome is Decision.ACCEPT]
             if accepted:
                 best = max(accepted, key=score)

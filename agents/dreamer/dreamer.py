@@ -111,7 +111,7 @@ class Dreamer(Agent):
         self.reasoner.attach_memory(self.memory)  # a reasoner that reads (and writes notes into) it
         self.jury = Jury(self.ctx, opts, critics, self.log)
         self.reasoner.attach_rules(self._critics_rules())  # a reasoner that aims at the LLM critics' constitution
-        self.control = await TaskControl.open(self.ctx.bus)
+        self.control = await TaskControl.open(self.ctx.bus, replicas=self.ctx.config.streams.replicas)
         self._kit = DreamKit(ctx=self.ctx, options=opts, memory=self.memory, reasoner=self.reasoner,
                              control=self.control, jury=self.jury, log=self.log)
         self._finished = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 import msgspec
@@ -21,10 +22,12 @@ from reverie.protocol import (
     Verdict,
 )
 from reverie.runtime import BurstLog, Context, Reply
+from reverie.runtime.tracing import span
 
 from ..reasoners import Proposal
 from .options import DreamerOptions
 from .quorum import decide
+from .spans import note_judged
 
 __all__ = ["Jury", "score", "slim_task"]
 
@@ -45,11 +48,20 @@ class Jury:
         """Each request for verdicts waits `patience` (default `verdict_timeout`; a domain whose
         critics run tests asks for more), at most the `budget_left` seconds the task had when
         its round began."""
+        with span("judge candidate", attributes={"reverie.candidate.id": cand.id, "reverie.round": cand.round,
+                                                 "reverie.candidate.index": cand.index}) as s:
+            judged = await self._judge(cand, budget_left=budget_left, patience=patience)
+            note_judged(s, judged)
+            return judged
+
+    async def _judge(self, cand: Candidate, *, budget_left: float, patience: float | None) -> JudgedCandidate:
         opts = self.options
         timeout = min(opts.verdict_timeout if patience is None else patience, max(budget_left, 0.05))
         subject = self.ctx.bus.subjects.candidate(cand.task.id)
         verdicts: dict[str, Verdict] = {}
         failures: dict[str, MissingVerdict] = {}
+        latency: dict[str, float] = {}
+        asked = time.monotonic()  # just before the first request goes out: latencies count from it
         for _ in range(max(opts.verdict_attempts, 1)):
             if all(c in verdicts for c in self.critics):
                 break
@@ -65,7 +77,9 @@ class Jury:
                 self.log.warning("asking critics about %s failed: %s", cand.id, exc)
                 replies = []
             for answer in replies:
-                self._collect(cand, answer, verdicts, failures)
+                kept = self._collect(cand, answer, verdicts, failures)
+                if kept is not None and answer.at:
+                    latency[kept] = round(max(answer.at - asked, 0.0), 6)
         got = tuple(verdicts[c] for c in self.critics if c in verdicts)
         outcome = decide(got, self.critics, opts.quorum, weights=opts.weights, threshold=opts.threshold)
         missing_critics = tuple(c for c in self.critics if c not in verdicts)
@@ -75,7 +89,7 @@ class Jury:
         # the trace (and checkpoint) names the task once; candidates in it carry only its id and kind
         slim = msgspec.structs.replace(cand, task=slim_task(cand.task))
         return JudgedCandidate(candidate=slim, verdicts=got, outcome=outcome, missing=missing_critics,
-                               why_missing=why)
+                               why_missing=why, latency={c: latency[c] for c in self.critics if c in latency})
 
     def unusable(self, cand: Candidate, p: Proposal) -> JudgedCandidate:
         """A proposal the reasoner could not make usable (off-schema model output): rejected
@@ -87,12 +101,13 @@ class Jury:
         return JudgedCandidate(candidate=slim, verdicts=(verdict,), outcome=Decision.REJECT)
 
     def _collect(self, cand: Candidate, answer: Reply, verdicts: dict[str, Verdict],
-                 failures: dict[str, MissingVerdict]) -> None:
+                 failures: dict[str, MissingVerdict]) -> str | None:
+        """Take one answer: the critic whose verdict it is when it is the first one kept from it, else None."""
         try:
             reply = self._replies.decode(answer.data)
         except ProtocolError as exc:
             self.log.warning("undecodable verdict for %s: %s", cand.id, exc)
-            return
+            return None
         match reply:
             case Error():
                 self._failed(cand, answer.sender, reply, failures)
@@ -108,13 +123,16 @@ class Jury:
             # the bus names the sender (and on an authenticated bus the server vouches for it);
             # an unnamed reply, from a raw-NATS critic, is taken only where nobody is vouched for
             case Verdict() if answer.sender == reply.critic or (not answer.sender and not self.ctx.bus.authenticated):
-                verdicts.setdefault(reply.critic, reply)
+                if reply.critic not in verdicts:
+                    verdicts[reply.critic] = reply
+                    return reply.critic
             case Verdict():
                 self.ctx.counters["verdicts.impostor"] += 1
                 self._burst.warning(
                     f"impostor:{answer.sender}", "dropped a verdict on %s that claims critic %r but was sent "
                     "by %r (%d such verdicts so far)", cand.id, reply.critic, answer.sender or "an unnamed sender",
                     self.ctx.counters["verdicts.impostor"])
+        return None
 
     def _failed(self, cand: Candidate, sender: str, reply: Error, failures: dict[str, MissingVerdict]) -> None:
         """A critic that answered with an error: why its verdict is missing, its usage summed."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from types import TracebackType
@@ -19,7 +19,6 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
 from reverie.protocol import (
     Codec,
@@ -37,14 +36,15 @@ from ..errors import (
     NatsUnreachable,
     NotAuthorized,
     QueueFull,
-    StreamsTooLarge,
     TaskTooLarge,
 )
 from ..keyfiles import read_private
-from ..limits import StreamLimits, StreamsConfig
+from ..limits import StreamsConfig
+from ..tracing.spans import trace_headers
+from .retry import API_TIMEOUT, Attempts, retrying
+from .streams import ensure_streams, wait_streams
 
-__all__ = ["DEDUPE_WINDOW", "NO_RESPONDERS", "NO_STORAGE", "QUEUE_FULL", "SEED_SIZE", "STATUS", "Bus", "Reply",
-           "read_seed"]
+__all__ = ["NO_RESPONDERS", "QUEUE_FULL", "SEED_SIZE", "STATUS", "Bus", "Reply", "read_seed"]
 
 log = logging.getLogger("reverie.bus")
 
@@ -57,13 +57,8 @@ def read_seed(path: Path) -> bytes:
     return read_private(path, SEED_SIZE)
 
 
-DEDUPE_WINDOW = 120.0
-"""Seconds JetStream remembers a message id: a task published twice within it is queued once."""
-
 QUEUE_FULL = (10077, 10078)
 """JetStream's "maximum messages exceeded" and "maximum bytes exceeded"."""
-NO_STORAGE = 10047
-"""JetStream's "insufficient storage resources available": it cannot reserve a stream's max_bytes."""
 STATUS, NO_RESPONDERS = "Status", "503"
 """The header and code of the server's "no responders" answer to a request."""
 
@@ -75,6 +70,7 @@ class Reply(msgspec.Struct, frozen=True):
 
     sender: str
     data: bytes
+    at: float = 0.0  # when it arrived, by `time.monotonic()` (0.0 when unknown)
 
 
 class _Gather:
@@ -121,7 +117,7 @@ class Bus:
                  closing: asyncio.Event | None = None, user: str = "_client",
                  authenticated: bool = False) -> None:
         self.nc = nc
-        self.js: JetStreamContext = nc.jetstream()
+        self.js: JetStreamContext = nc.jetstream(timeout=API_TIMEOUT)
         self.subjects = subjects
         self.max_message_bytes = max_message_bytes
         self.user = user
@@ -137,13 +133,14 @@ class Bus:
     async def connect(cls, servers: list[str], *, swarm: str, name: str, user: str = "_client",
                       nkeys_seed: Path | None = None, tls: ssl.SSLContext | None = None,
                       max_message_bytes: int = 512 * 1024, connect_timeout: float = 5.0,
-                      on_reconnect: Callable[[], Awaitable[None]] | None = None) -> Bus:
+                      on_reconnect: Callable[[], Awaitable[None]] | None = None, randomize: bool = True) -> Bus:
         """Connect with reconnects forever and a short ping cycle, so a dead server is
         noticed within seconds rather than minutes.
 
         `nkeys_seed` is the user's NKey seed file (0600; read here, never logged); `tls`
         verifies the server. Refused credentials raise `NotAuthorized` at once
-        instead of retrying forever."""
+        instead of retrying forever. `randomize=False` tries `servers` in order (a host's
+        own node first), else they are shuffled to spread the connections."""
         subjects = Subjects(swarm)
         seed = read_seed(nkeys_seed).decode() if nkeys_seed is not None else None
         if tls is not None:
@@ -181,7 +178,7 @@ class Bus:
                 ping_interval=5, max_outstanding_pings=2, error_cb=error_cb,
                 disconnected_cb=disconnected_cb, reconnected_cb=reconnected_cb,
                 pending_size=64 * 1024 * 1024, nkeys_seed_str=seed, tls=tls,
-                inbox_prefix=subjects.inbox(user),
+                inbox_prefix=subjects.inbox(user), dont_randomize=not randomize,
             ))
             try:
                 await asyncio.wait({connecting}, timeout=connect_timeout)
@@ -203,6 +200,14 @@ class Bus:
         return cls(nc, subjects, max_message_bytes=max_message_bytes, closing=closing, user=user,
                    authenticated=seed is not None)
 
+    @property
+    def node(self) -> str:
+        """The NATS server this connection is on: its `server_name` (nats-py keeps the server's
+        INFO private, and has no public accessor for it), else its URL; "" while disconnected."""
+        name = getattr(self.nc, "_server_info", {}).get("server_name", "")
+        url = self.nc.connected_url
+        return str(name) if name else (url.netloc if url is not None else "")
+
     async def close(self) -> None:
         """Drain: finish delivering what subscriptions hold, flush, then close."""
         if self.nc.is_closed:
@@ -222,59 +227,29 @@ class Bus:
 
     # ------------------------------------------------------------------ streams
 
-    async def ensure_streams(self, limits: StreamsConfig | None = None) -> None:
-        """Create (or update) the task and result streams, bounded by `limits`. Idempotent."""
-        s, limits = self.subjects, limits or StreamsConfig()
-        t, r = limits.tasks, limits.results
-        try:
-            await self._ensure_streams(s, t, r)
-        except nats.js.errors.APIError as exc:
-            if exc.err_code != NO_STORAGE:
-                raise
-            raise StreamsTooLarge(t.max_bytes + r.max_bytes, exc.description or "") from None
-
-    async def _ensure_streams(self, s: Subjects, t: StreamLimits, r: StreamLimits) -> None:
-        await self._ensure(StreamConfig(
-            name=s.tasks_stream, subjects=[s.all_tasks], retention=RetentionPolicy.WORK_QUEUE,
-            storage=StorageType.FILE, duplicate_window=DEDUPE_WINDOW,
-            max_msg_size=self.max_message_bytes, max_bytes=t.max_bytes, max_msgs=t.max_msgs, max_age=t.max_age,
-            discard=DiscardPolicy.NEW,  # a full queue refuses new tasks; it never drops queued ones
-        ))
-        await self._ensure(StreamConfig(
-            name=s.results_stream, subjects=[s.all_results], retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE, max_msgs_per_subject=1, max_age=r.max_age, max_bytes=r.max_bytes,
-            max_msgs=r.max_msgs, discard=DiscardPolicy.OLD, duplicate_window=DEDUPE_WINDOW,
-        ))
-
-    async def _ensure(self, config: StreamConfig) -> None:
-        """Create or update a stream unless it exists as configured: so a user that may only
-        read stream info (an agent or client of an authenticated bus) finds the streams the
-        supervisor made, and changes nothing."""
-        assert config.name is not None
-        try:
-            have = (await self.js.stream_info(config.name)).config
-        except nats.js.errors.NotFoundError:
-            try:
-                await self.js.add_stream(config=config)
-                return
-            except nats.js.errors.BadRequestError:
-                pass  # another connection made it meanwhile, configured otherwise
-        else:
-            if _configured(have, config):
-                return
-        await self.js.update_stream(config=config)
+    async def ensure_streams(self, limits: StreamsConfig | None = None, *, create: bool | None = None) -> None:
+        """Create (or update) the task and result streams, bounded by `limits` (and replicated
+        as it says). Idempotent; waits through a cluster electing its leaders. Without `create`,
+        a config naming the host that creates them (`[streams] creator`) only waits for them:
+        its supervisor passes `create=True`."""
+        limits = limits or StreamsConfig()
+        if create is False or (create is None and limits.creator is not None):
+            await wait_streams(self.js, self.subjects)
+            return
+        await ensure_streams(self.js, self.subjects, limits, max_message_bytes=self.max_message_bytes)
 
     # ------------------------------------------------------------------ publishing
 
     async def publish(self, subject: str, message: msgspec.Struct, *, reply: str = "") -> None:
-        await self.nc.publish(subject, encode(message), reply=reply)
+        """Publish on core NATS, with the current span's trace context when there is one."""
+        await self.nc.publish(subject, encode(message), reply=reply, headers=trace_headers())
 
     async def submit(self, task: Task, *, msg_id: str | None = None) -> bool:
         """Queue a task durably. Returns False when JetStream saw this message id (default:
         the task id) within the dedupe window already. Raises `InvalidTaskId` or
         `InvalidTaskKind` for an id or kind that is not one subject token, `TaskTooLarge`
         before sending a task over the message size limit, `QueueFull` when the task stream's
-        limits refuse it."""
+        limits refuse it. Retried through leader elections (see `retry`) with the same id."""
         check_task_id(task.id)
         if not valid_token(task.kind):
             raise InvalidTaskKind(task.kind)
@@ -282,32 +257,39 @@ class Bus:
         limit = min(self.max_message_bytes, self.nc.max_payload or self.max_message_bytes)
         if len(data) > limit:
             raise TaskTooLarge(task.id, len(data), limit)
+        headers, attempts = trace_headers({"Nats-Msg-Id": msg_id or task.id}), Attempts()
+        subject = self.subjects.task(task.kind)
         try:
-            ack = await self.js.publish(self.subjects.task(task.kind), data, headers={"Nats-Msg-Id": msg_id or task.id})
+            ack = await retrying(f"queueing task {task.id}", lambda: self.js.publish(
+                subject, data, headers=headers, timeout=attempts.timeout()))
         except nats.js.errors.APIError as exc:
             if exc.err_code in QUEUE_FULL:  # the stream's own limits, from [streams.tasks]
                 raise QueueFull(task.id, exc.description or "full") from None
             raise
-        return not ack.duplicate
+        # a duplicate after a retry is most likely our own unacknowledged first attempt
+        return not ack.duplicate or attempts.count > 1
 
     async def store_result(self, result: Result) -> None:
         """Store a result durably (one per task: the results stream keeps the last per subject).
-        Raises `InvalidTaskId` for an id that is not one subject token."""
+        Raises `InvalidTaskId` for an id that is not one subject token. Retried through leader
+        elections with the same message id, so it is stored once."""
         check_task_id(result.task_id)
         subject, data = self.subjects.result(result.task_id), encode(result)
-        ack = await self.js.publish(subject, data, headers={"Nats-Msg-Id": f"result:{result.task_id}"})
+        headers, attempts = trace_headers({"Nats-Msg-Id": f"result:{result.task_id}"}), Attempts()
+        what = f"storing the result of {result.task_id}"
+        ack = await retrying(what, lambda: self.js.publish(subject, data, headers=headers, timeout=attempts.timeout()))
         if ack.duplicate and await self.get_result(result.task_id) is None:
             # deduplicated against a publish that never reached the store (a full disk, a purge):
             # store it for real, or the task's message is acked with no result anywhere
-            await self.js.publish(subject, data)
+            await retrying(what, lambda: self.js.publish(subject, data))
 
     async def get_result(self, task_id: str) -> Result | None:
         """The stored result of `task_id`, or None. Raises `InvalidTaskId` for an id that is not
         one subject token: `result.>` or `result.*` would fetch some other task's result."""
         check_task_id(task_id)
+        stream, subject = self.subjects.results_stream, self.subjects.result(task_id)
         try:
-            raw = await self.js.get_last_msg(self.subjects.results_stream,
-                                             self.subjects.result(task_id))
+            raw = await retrying(f"looking up the result of {task_id}", lambda: self.js.get_last_msg(stream, subject))
         except nats.js.errors.NotFoundError:
             return None
         assert raw.data is not None
@@ -342,7 +324,8 @@ class Bus:
         gather = _Gather(expect, senders)
         self._gathers[token] = gather
         try:
-            await self.nc.publish(subject, encode(message), reply=f"{self._inbox_prefix}.{token}")
+            await self.nc.publish(subject, encode(message), reply=f"{self._inbox_prefix}.{token}",
+                                  headers=trace_headers())
             with contextlib.suppress(TimeoutError):  # the window closed: what came is the answer
                 async with asyncio.timeout(timeout):
                     await gather.done.wait()
@@ -358,7 +341,7 @@ class Bus:
         if not sender and not msg.data and msg.headers and msg.headers.get(STATUS) == NO_RESPONDERS:
             gather.done.set()  # the server's word that nobody listens: no reply, and no point waiting
             return
-        gather.add(Reply(sender, msg.data))
+        gather.add(Reply(sender, msg.data, time.monotonic()))
 
 
 def _eof_noise(record: logging.LogRecord) -> bool:
@@ -376,9 +359,3 @@ def _quiet_tls_eof() -> None:
 def _refused(exc: Exception) -> bool:
     """The server turned the connection's credentials down (nats-py reports it two ways)."""
     return isinstance(exc, nats.errors.AuthorizationError) or "authorization violation" in str(exc).lower()
-
-
-def _configured(have: StreamConfig, want: StreamConfig) -> bool:
-    """True when every setting `want` makes is what the stream `have` has."""
-    return all(getattr(have, f.name) == value for f in dataclasses.fields(want)
-               if (value := getattr(want, f.name)) is not None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import nkeys
@@ -103,10 +104,12 @@ def client_context(config: SwarmConfig, servers: list[str]) -> ssl.SSLContext | 
 
 
 async def connect_bus(config: SwarmConfig, user: str, servers: list[str], *, name: str,
-                      seed: Path | None = None) -> Bus:
+                      seed: Path | None = None, randomize: bool = True,
+                      on_reconnect: Callable[[], Awaitable[None]] | None = None) -> Bus:
     """Connect as `user` with its seed (`seed_for`, unless `seed` is given) and the swarm's
     SSL context, with the config's message size and connect timeout."""
     return await Bus.connect(servers, swarm=config.swarm, name=name, user=user,
                              nkeys_seed=seed if seed is not None else seed_for(config, user),
                              tls=client_context(config, servers), max_message_bytes=config.max_message_bytes,
-                             connect_timeout=config.nats.connect_timeout)
+                             connect_timeout=config.nats.connect_timeout, randomize=randomize,
+                             on_reconnect=on_reconnect)

@@ -20,6 +20,7 @@ from nats.js.kv import KeyValue
 from reverie.protocol import Codec, Task, check_task_id, encode
 
 from .bus import Bus
+from .retry import retrying
 
 __all__ = ["TaskControl"]
 
@@ -33,12 +34,14 @@ class TaskControl:
         self._codec: Codec[Task] = Codec(Task, max_bytes=bus.max_message_bytes)
 
     @classmethod
-    async def open(cls, bus: Bus) -> TaskControl:
+    async def open(cls, bus: Bus, *, replicas: int = 1) -> TaskControl:
+        """Bind the bucket, or create it with `replicas` copies (`[streams] replicas`)."""
         name = bus.subjects.control_bucket
         try:
-            kv = await bus.js.key_value(name)
+            kv = await retrying(f"looking up bucket {name}", lambda: bus.js.key_value(name))
         except nats.js.errors.BucketNotFoundError:
-            kv = await bus.js.create_key_value(bucket=name, history=1, storage=StorageType.FILE)
+            kv = await retrying(f"creating bucket {name}", lambda: bus.js.create_key_value(
+                bucket=name, history=1, storage=StorageType.FILE, replicas=replicas))
         return cls(bus, kv)
 
     @staticmethod
@@ -55,7 +58,8 @@ class TaskControl:
         return entry.value is not None and entry.operation is None
 
     async def pause(self, task_id: str) -> None:
-        await self.kv.put(self._key("pause", task_id), b"1")
+        key = self._key("pause", task_id)
+        await retrying(f"asking to pause {task_id}", lambda: self.kv.put(key, b"1"))
 
     async def pause_requested(self, task_id: str) -> bool:
         """True if a pause was requested. During a server outage this answers False: the
@@ -67,11 +71,13 @@ class TaskControl:
             return False
 
     async def park(self, task: Task) -> None:
-        await self.kv.put(self._key("parked", task.id), encode(task))
+        key, data = self._key("parked", task.id), encode(task)
+        await retrying(f"parking {task.id}", lambda: self.kv.put(key, data))
 
     async def parked(self, task_id: str) -> Task | None:
+        key = self._key("parked", task_id)
         try:
-            entry = await self.kv.get(self._key("parked", task_id))
+            entry = await retrying(f"looking up parked {task_id}", lambda: self.kv.get(key))
         except nats.js.errors.KeyNotFoundError:
             return None
         if entry.value is None or entry.operation is not None:
@@ -82,7 +88,8 @@ class TaskControl:
         """Ask for the task to end `cancelled`: the dreamer that holds it stops after its current
         round, one that takes it from the queue stops before dreaming. A parked task is queued again
         so that a dreamer ends it. Returns True if it was parked."""
-        await self.kv.put(self._key("cancel", task_id), b"1")
+        key = self._key("cancel", task_id)
+        await retrying(f"asking to cancel {task_id}", lambda: self.kv.put(key, b"1"))
         return await self.resume(task_id)
 
     async def cancel_requested(self, task_id: str) -> bool:
@@ -102,10 +109,11 @@ class TaskControl:
     async def resume(self, task_id: str) -> bool:
         """Clear the pause request; re-queue the task if a dreamer had parked it. Returns
         True if the task was parked (and is queued again)."""
-        await self.kv.delete(self._key("pause", task_id))
+        pause, parked = self._key("pause", task_id), self._key("parked", task_id)
+        await retrying(f"resuming {task_id}", lambda: self.kv.delete(pause))
         task = await self.parked(task_id)
         if task is None:
             return False
         await self.bus.submit(task, msg_id=f"{task.id}.resume.{time.time_ns()}")
-        await self.kv.delete(self._key("parked", task_id))
+        await retrying(f"resuming {task_id}", lambda: self.kv.delete(parked))
         return True

@@ -18,9 +18,10 @@ from ..config import SwarmConfig, load_config
 from ..gossip.keystore import YEAR, KeyStore
 from ..gossip.provision import members_of
 from ..swarm.permissions import authorization_block
+from ..swarm.tls import ensure_server_cert
 from .groups import ConfigGroup
 
-__all__ = ["add", "init", "keys", "list_members", "nats_config", "revoke", "rotate"]
+__all__ = ["add", "init", "keys", "list_members", "nats_config", "revoke", "rotate", "server_cert"]
 
 
 def _open(obj: tuple[Any, ...], check_agents: bool = False) -> tuple[SwarmConfig, KeyStore, bool]:
@@ -121,3 +122,20 @@ def nats_config(obj: tuple[Any, ...]) -> None:
                "# Paste into every server's config (JetStream enabled); give each agent's host its seed\n"
                f"# from {folder} (<user>.nk, 0600) and set nats.nkey_seed_dir to where it lies there.")
     click.echo(f"authorization: {json.dumps(block, indent=2)}")
+
+
+@keys.command(name="server-cert")
+@click.argument("name")
+@click.option("--host", "hosts", multiple=True, required=True, metavar="HOST",
+              help="A DNS name or IP address the server is reached at (repeat for each).")
+@click.pass_obj
+def server_cert(obj: tuple[Any, ...], name: str, hosts: tuple[str, ...]) -> None:
+    """Write a TLS certificate and key for NATS server NAME (a cluster node), signed by the
+    swarm's CA (created on first use), to <data_dir>/keys/tls/NAME.pem and NAME.key (0600).
+    Renewed when run again within 30 days of expiry. Clients trust ca.pem (`nats.ca_file`)."""
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise click.BadParameter("letters, digits, - and _ only", param_hint="NAME")
+    config, data_dir, as_json = obj
+    files = ensure_server_cert(load_config(config, data_dir=data_dir, check_agents=False), list(hosts), name=name)
+    paths = {"ca": str(files.ca), "cert": str(files.cert), "key": str(files.key)}
+    click.echo(json.dumps(paths) if as_json else "\n".join(f"{k:>4}: {v}" for k, v in paths.items()))

@@ -107,6 +107,7 @@ def format_status(status: SwarmStatus) -> str:
              f"{status.tasks_queued} task(s) queued or in flight, {status.results_stored} result(s) stored"]
     for a in status.agents:
         c = a.counters
+        where = f" on {a.host or '?'} via {a.node or '?'}" if a.host or a.node else ""
         lines.append(f"  {f'{a.agent}.{a.replica}':<16} pid {a.pid:<7} {a.role:<8} {a.state.value:<8} "
-                     f"in flight {a.in_flight:<3} handled {c.get('handled', 0):<6} errors {c.get('errors', 0)}")
+                     f"in flight {a.in_flight:<3} handled {c.get('handled', 0):<6} errors {c.get('errors', 0)}{where}")
     return "\n".join(lines)

@@ -21,8 +21,10 @@ from ..errors import TaskTimeout
 from ..logs import LOG_FORMAT_ENV, LOG_LEVEL_ENV, LogFormat, json_line, setup_logging
 from ..process import stop_pid
 from ..sandbox import SandboxUnavailable
+from ..swarm.placement import Placement
 from ..swarm.state import read_state
 from ..swarm.supervisor import Supervisor
+from ..tracing import tracing_for
 from .codepack import CodePackError, apply_answer, pack_folder, verify_answer
 from .render import format_result, format_round, format_status
 
@@ -50,9 +52,16 @@ DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False, path_type
                                                       "JSON objects (implies --log-format json).")
 @click.option("--metrics-port", type=click.IntRange(0, 65535),
               help="Serve Prometheus metrics of the whole swarm at http://127.0.0.1:PORT/metrics (0: a free port).")
+@click.option("--only", metavar="NAME[,NAME]", help="Run only these agents on this host (NAME.I: only replica I "
+                                                    "of NAME): a swarm spread over hosts runs its share on each.")
+@click.option("--host-name", metavar="NAME", help="This host's name (default: $REVERIE_HOST, else the hostname): "
+                                                  "[streams] creator names the host that creates the streams.")
+@click.option("--nats", "nats_urls", metavar="URL[,URL]", help="The NATS servers of this host's agents, tried in "
+                                                               "order (its own node first), instead of the config's.")
 def up(config: Path, data_dir: Path | None, tls: bool, log_format: LogFormat, log_level: str, as_json: bool,
-       metrics_port: int | None) -> None:
-    """Start the swarm CONFIG describes and run it until Ctrl-C or SIGTERM."""
+       metrics_port: int | None, only: str | None, host_name: str | None, nats_urls: str | None) -> None:
+    """Start the swarm CONFIG describes (or, with --only, this host's share of it) and run it
+    until Ctrl-C or SIGTERM."""
     log_format = "json" if as_json else log_format
     os.environ[LOG_FORMAT_ENV], os.environ[LOG_LEVEL_ENV] = log_format, log_level.upper()  # the agents inherit them
     setup_logging()
@@ -62,6 +71,10 @@ def up(config: Path, data_dir: Path | None, tls: bool, log_format: LogFormat, lo
             raise click.UsageError("--tls applies to the embedded server (nats.url = \"embedded\"); for an "
                                    "existing deployment set nats.ca_file and use tls:// URLs")
         cfg = msgspec.structs.replace(cfg, nats=msgspec.structs.replace(cfg.nats, tls=True))
+    placement = Placement.parse(cfg, only, host=host_name)
+    servers = [u.strip() for u in nats_urls.split(",") if u.strip()] if nats_urls else None
+    if servers and cfg.nats.embedded:
+        raise click.UsageError("--nats applies to an existing NATS deployment (nats.url names its servers)")
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -77,7 +90,8 @@ def up(config: Path, data_dir: Path | None, tls: bool, log_format: LogFormat, lo
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)
         try:
-            async with Supervisor(cfg, log_format=log_format, metrics_port=metrics_port) as sup:
+            async with Supervisor(cfg, log_format=log_format, metrics_port=metrics_port, placement=placement,
+                                  servers=servers) as sup:
                 starting = False
                 await stop.wait()
                 sup.say("stopping: draining agents")
@@ -194,7 +208,9 @@ def submit(config: Path, task: str | None, kind: str | None, wait: bool, timeout
             return await _apply(code_dir, result.answer, test_cmd, test_timeout)
         return 0
 
-    sys.exit(asyncio.run(run()))
+    with tracing_for(cfg, service="reverie-cli"):  # the task's trace starts here when [tracing] says so
+        code = asyncio.run(run())
+    sys.exit(code)
 
 
 def _line(log_format: str, text: str) -> str:

@@ -18,6 +18,7 @@ from ..bus.bus import Bus
 from ..bus.responder import Responder
 from ..config import AgentSpec, SwarmConfig
 from ..logs import BurstLog
+from .traced import handler_span, note_reply
 
 __all__ = ["Dispatcher"]
 
@@ -100,7 +101,9 @@ class Dispatcher:
         if message is None:  # its sender got a typed Error
             return
         try:
-            reply = await self.call(h, message)
+            with handler_span(self.spec.name, self.ctx.replica, h, msg.subject, msg.headers, message) as s:
+                reply = await self.call(h, message)
+                note_reply(s, reply)
         except Exception as exc:
             self.count_handler_error(h, exc)
             await requests.answer(msg, Error(code="handler", message=f"{type(exc).__name__}: {exc}",

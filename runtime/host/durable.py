@@ -23,8 +23,10 @@ from reverie.protocol import Codec, Error, ProtocolError, Result, ResultStatus, 
 
 from ..agent import BoundHandler
 from ..bus.bus import Bus
+from ..bus.retry import retrying
 from ..logs import BurstLog
 from .dispatch import Dispatcher
+from .traced import handler_span, note_reply
 
 __all__ = ["ACK_WAIT", "FETCH_TIMEOUT", "MAX_DELIVER", "STORE_PATIENCE", "DurableConsumer", "ResultStore"]
 
@@ -111,15 +113,18 @@ class DurableConsumer:
             config.filter_subjects = subjects
         else:
             config.filter_subject = subjects[0]
+        what = f"consumer {self._name} of {stream}"
         try:
-            info = await js.consumer_info(stream, self._name)
+            info = await retrying(f"looking up {what}", lambda: js.consumer_info(stream, self._name))
         except nats.js.errors.NotFoundError:
             info = None
         if info is not None and sorted(info.config.filter_subjects or [info.config.filter_subject or ""]) \
                 != sorted(subjects):
             config.durable_name = config.name = self._name
-            await js.add_consumer(stream, config=config)  # a create with the durable's name updates it
-        return await js.pull_subscribe(subjects[0], durable=self._name, stream=stream, config=config)
+            # a create with the durable's name updates it
+            await retrying(f"updating {what}", lambda: js.add_consumer(stream, config=config))
+        return await retrying(f"binding {what}", lambda: js.pull_subscribe(
+            subjects[0], durable=self._name, stream=stream, config=config))
 
     async def _fetch_loop(self, psub: JetStreamContext.PullSubscription, limit: int) -> None:
         capacity = asyncio.Event()
@@ -171,7 +176,9 @@ class DurableConsumer:
             return
         ticker = asyncio.create_task(self._keep_alive(msg))
         try:
-            result = await self.dispatch.call(h, task)
+            with handler_span(self._name, self.dispatch.ctx.replica, h, msg.subject, msg.headers, task) as s:
+                result = await self.dispatch.call(h, task)
+                note_reply(s, result)
         except asyncio.CancelledError:
             await _quietly(msg.nak())  # stopping: hand the task back for prompt redelivery
             raise

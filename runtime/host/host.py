@@ -29,8 +29,9 @@ from ..bus.bus import Bus
 from ..bus.responder import Responder
 from ..config import AgentSpec, SwarmConfig
 from ..gossip.node import GossipNode
+from ..hostname import host_name
 from ..kinds import Roster
-from ..memory import Memory, Quarantined
+from ..memory import Memory, MemoryError, Quarantined
 from .dispatch import Dispatcher
 from .durable import FETCH_TIMEOUT, DurableConsumer, ResultStore
 
@@ -70,6 +71,9 @@ class AgentHost:
         self.gossip: GossipNode | None = None
         self._memory: Memory | None = None
         self._memory_lock = asyncio.Lock()
+        self.memory_bytes = 0
+        self.host_name = host_name()
+        """What the open memory store used at the last heartbeat (0 while it is not open)."""
         self.ctx.host = self
         self._status: Responder[StatusRequest] = self.dispatch.responder(
             Codec(StatusRequest, max_bytes=config.max_message_bytes))
@@ -201,12 +205,24 @@ class AgentHost:
     def status(self) -> AgentStatus:
         return AgentStatus(agent=self.spec.name, replica=self.replica, pid=os.getpid(),
                            state=self.state, role=type(self.agent).role, started_at=self.started_at,
-                           in_flight=len(self.dispatch.inflight),
+                           in_flight=len(self.dispatch.inflight), memory_bytes=self.memory_bytes,
+                           host=self.host_name, node=self.bus.node,
                            counters=dict(self.counters) | (dict(self.gossip.counters) if self.gossip else {}))
+
+    async def _measure_memory(self) -> None:
+        """The memory store's size, if the agent's memory is open (never opened just to measure it).
+        Asked on the memory thread, behind the calls already queued: a heartbeat waits a moment at most."""
+        memory = self._memory
+        if memory is None:
+            return
+        with contextlib.suppress(TimeoutError, MemoryError):
+            async with asyncio.timeout(min(1.0, self.config.heartbeat_interval / 2)):
+                self.memory_bytes = await memory.used_bytes()
 
     async def _heartbeat(self) -> None:
         subject = self.bus.subjects.heartbeat(self.spec.name)
         while not self._stopping.is_set():
+            await self._measure_memory()
             try:
                 await self.bus.publish(subject, self.status())
             except nats.errors.Error:

@@ -15,9 +15,10 @@ __all__ = ["serve_agent"]
 
 @contextlib.asynccontextmanager
 async def serve_agent(config: SwarmConfig, name: str, *, servers: list[str],
-                      replica: int = 0) -> AsyncIterator[AgentHost]:
-    """Run one replica of agent `name` in this event loop: subscribed and ready on entry."""
+                      replica: int = 0, randomize: bool = True) -> AsyncIterator[AgentHost]:
+    """Run one replica of agent `name` in this event loop: subscribed and ready on entry
+    (`randomize=False`: connected to the first of `servers` that answers, in order)."""
     kind = Roster.of(config)[config.agent(name).name]
-    bus = await connect_bus(config, name, servers, name=f"{config.swarm}.{name}.{replica}")
+    bus = await connect_bus(config, name, servers, name=f"{config.swarm}.{name}.{replica}", randomize=randomize)
     async with bus, AgentHost(kind.cls, bus=bus, config=config, spec=kind.spec, replica=replica) as host:
         yield host

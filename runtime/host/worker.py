@@ -7,12 +7,14 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
 
 from ..config import SwarmConfig, load_config
 from ..errors import ReverieError
 from ..logs import setup_logging
 from ..process import pidfd, wait_pidfd
+from ..tracing import Tracing, start_tracing
 from .serving import serve_agent
 
 __all__ = ["ORPHAN_GRACE", "main"]
@@ -36,14 +38,14 @@ async def _watch_parent(stop: asyncio.Event) -> None:
     asyncio.get_running_loop().call_later(ORPHAN_GRACE, os._exit, 3)
 
 
-async def _run(config: SwarmConfig, name: str, replica: int, servers: list[str]) -> int:
+async def _run(config: SwarmConfig, name: str, replica: int, servers: list[str], randomize: bool) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     watch = asyncio.create_task(_watch_parent(stop), name="watch-parent")
     try:
-        async with serve_agent(config, name, servers=servers, replica=replica) as host:
+        async with serve_agent(config, name, servers=servers, replica=replica, randomize=randomize) as host:
             waits = [asyncio.create_task(stop.wait()), asyncio.create_task(host.crashed.wait())]
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -67,16 +69,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replica", type=int, default=0)
     parser.add_argument("--nats", required=True, help="comma-separated server URLs")
     parser.add_argument("--data-dir")
+    parser.add_argument("--in-order", action="store_true", help="try the servers in the order given")
     args = parser.parse_args(argv)
     setup_logging()
+    tracing: Tracing | None = None
     try:
         config = load_config(args.config, data_dir=args.data_dir)
-        return asyncio.run(_run(config, args.agent, args.replica, args.nats.split(",")))
+        tracing = start_tracing(config, service=args.agent,
+                                instance=f"{args.agent}.{args.replica}@{socket.gethostname()}")
+        return asyncio.run(_run(config, args.agent, args.replica, args.nats.split(","), not args.in_order))
     except ReverieError as exc:
         print(f"reverie: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         pass
+    finally:
+        if tracing is not None:
+            tracing.shutdown()  # exports the spans still batched
     return 0
 
 

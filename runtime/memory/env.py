@@ -116,6 +116,11 @@ class SharedEnv:
             raise MemoryError(f"memory store {self.env.path()} would exceed {MAX_MAP_SIZE >> 30} GiB")
         self.env.set_mapsize(size)
 
+    def used_bytes(self) -> int:
+        """Bytes of the pages in use (up to the last one written): what the store holds, not its map's size."""
+        with self.lock:  # no resize of the map while its meta page is read
+            return int((self.env.info()["last_pgno"] + 1) * self.env.stat()["psize"])
+
     def flush(self) -> None:
         if not self.sync:
             self.env.sync(True)

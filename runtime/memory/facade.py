@@ -186,6 +186,10 @@ class Memory:
     async def stats(self) -> dict[str, int]:
         return await self.run(self.store.stats)
 
+    async def used_bytes(self) -> int:
+        """Bytes the store uses on disk (LMDB pages in use times the page size); cheap, no transaction."""
+        return await self.run(self.store.used_bytes)
+
     async def verify(self) -> Verification:
         return await self.run(self.store.verify)
 

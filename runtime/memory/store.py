@@ -268,6 +268,11 @@ class MemoryStore:
         map_size / used_bytes."""
         return self._read(lambda r: queries.stats(r, self._shared.env))
 
+    def used_bytes(self) -> int:
+        """Bytes the store's LMDB environment uses: its pages in use times the page size."""
+        self._check()
+        return self._shared.used_bytes()
+
     def load(self, path: str, decode: Callable[[bytes], T]) -> T | None:
         """The latest content of `path` decoded by `decode`, or None (no such path, or its
         content was collapsed). Content that `decode` refuses (msgspec.DecodeError or

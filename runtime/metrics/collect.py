@@ -1,34 +1,41 @@
 """The swarm's Prometheus metrics, computed from what crosses the bus.
 
-Nothing in an agent's hot path records anything: every stored `Result` carries the whole dream
-(rounds, candidates, verdicts with reasons, model usage), and every heartbeat an agent's
-counters. `SwarmMetrics.observe(result)` turns a result into task, round, candidate, verdict,
-reason and model-token series; `SwarmMetrics.heartbeat(status)` keeps each replica's latest
-counters for a collector that exposes them. Names follow Prometheus' conventions: a `reverie_`
-prefix, base units, `_total` counters, and no task ids in labels.
+Next to nothing in an agent's hot path records anything: every stored `Result` carries the
+whole dream (rounds, candidates, verdicts with reasons and latencies, model usage), and every
+heartbeat an agent's counters. `SwarmMetrics.observe(result)` turns a result into task, round,
+candidate, verdict, reason, verdict-latency and model-token series; `SwarmMetrics.heartbeat(status)`
+keeps each replica's latest counters, the durations it recorded among them (`Context.observe`, an
+O(1) count; see `reverie.runtime.durations`) and its memory store's size, for a collector that
+exposes them. Names follow Prometheus' conventions: a `reverie_` prefix, base units, `_total`
+counters, and no task ids in labels.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from reverie.protocol import AgentStatus, Result
 
-__all__ = ["ROUND_BUCKETS", "SwarmMetrics"]
+from ..durations import PREFIX, RESERVED, durations_of
+
+__all__ = ["LATENCY_BUCKETS", "ROUND_BUCKETS", "SwarmMetrics"]
 
 ROUND_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20)
 SECOND_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _SEEN = 100_000
 """Task ids remembered, so a result stored again (republished after a restart) counts once."""
 
 
 class _Heartbeats(Collector):
-    """Each live replica's counters, from its latest heartbeat, as `reverie_agent_events_total`."""
+    """Each live replica's latest heartbeat: its counters as `reverie_agent_events_total`, the
+    durations it recorded as `reverie_<name>_seconds` histograms, its memory store's size."""
 
     def __init__(self) -> None:
         self.latest: dict[tuple[str, int], AgentStatus] = {}
@@ -41,14 +48,32 @@ class _Heartbeats(Collector):
                                       labels=["agent", "replica"])
         states = GaugeMetricFamily("reverie_agent_up", "1 for each agent replica that sent a heartbeat, by state",
                                    labels=["agent", "replica", "role", "state"])
+        memory = GaugeMetricFamily("reverie_memory_store_bytes", "Bytes an agent replica's open memory store "
+                                   "uses (LMDB pages in use times the page size)", labels=["agent", "replica"])
+        durations: dict[str, HistogramMetricFamily] = {}
         for (agent, replica), st in sorted(self.latest.items()):
             for event, n in sorted(st.counters.items()):
-                events.add_metric([agent, str(replica), event], n)
+                if not event.startswith(PREFIX):  # durations are histograms of their own
+                    events.add_metric([agent, str(replica), event], n)
+            for name, d in sorted(durations_of(st.counters).items()):
+                if name in RESERVED:
+                    continue
+                family = durations.get(name)
+                if family is None:
+                    family = durations[name] = HistogramMetricFamily(
+                        f"reverie_{name}_seconds", f"Seconds of {name}, as agent replicas recorded them (ctx.observe)",
+                        labels=["agent", "replica"])
+                family.add_metric([agent, str(replica)], [(_le(le), n) for le, n in d.cumulative()],
+                                  sum_value=d.sum)
+            if st.memory_bytes > 0:
+                memory.add_metric([agent, str(replica)], st.memory_bytes)
             in_flight.add_metric([agent, str(replica)], st.in_flight)
             states.add_metric([agent, str(replica), st.role, st.state.value], 1)
         yield events
         yield in_flight
         yield states
+        yield memory
+        yield from durations.values()
 
 
 class SwarmMetrics:
@@ -68,6 +93,8 @@ class SwarmMetrics:
                                 registry=r)
         self.reasons = Counter("reverie_rejection_reasons", "Reasons critics gave against candidates, by code",
                                ["critic", "code"], registry=r)
+        self.latency = Histogram("reverie_verdict_latency_seconds", "Seconds from a dreamer's request to each "
+                                 "critic's verdict it kept, by critic", ["critic"], buckets=LATENCY_BUCKETS, registry=r)
         self.missing = Counter("reverie_missing_verdicts", "Verdicts a critic did not give, by why",
                                ["critic", "code"], registry=r)
         self.tokens = Counter("reverie_model_tokens", "Model tokens, by the agent that spent them and type",
@@ -97,6 +124,8 @@ class SwarmMetrics:
                     self.reasons.labels(v.critic, reason.code).inc()
             for m in j.why_missing:
                 self.missing.labels(m.critic, m.code).inc()
+            for critic, seconds in j.latency.items():
+                self.latency.labels(critic).observe(seconds)
         for agent, used in result.usage_by_agent.items():
             for kind_of, n in (("input", used.input_tokens), ("output", used.output_tokens),
                                ("cache_write", used.cache_creation_input_tokens),
@@ -109,3 +138,8 @@ class SwarmMetrics:
 
     def heartbeat(self, status: AgentStatus) -> None:
         self.beats.latest[(status.agent, status.replica)] = status
+
+
+def _le(bound: float) -> str:
+    """A bucket's `le` label as prometheus_client writes it (`0.005`, `1.0`, `+Inf`)."""
+    return "+Inf" if bound == math.inf else repr(float(bound))

@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ..tracing.spans import span
 from .audit import hook_source, parse_reports, scan_output
 from .bwrap import HOOK_DIR, TMP, WORKDIR, bwrap_argv, find_bwrap
 from .interpreter import Interpreter, find_interpreter
@@ -91,6 +92,17 @@ class Sandbox:
                   env: Mapping[str, str] | None = None) -> RunOutcome:
         """Run `command` (a str is split with shlex, never given to a shell) with `workdir` as
         its cwd and the only place it can write besides its private tmp; its changes there stay."""
+        with span("execute_tool sandbox", attributes={
+                "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "sandbox",
+                "gen_ai.tool.type": "extension", "reverie.sandbox.isolation": self.isolation.value}) as s:
+            outcome = await self._run(workdir, command, limits=limits, env=env)
+            s.set_attributes({"process.exit.code": -1 if outcome.exit_code is None else outcome.exit_code,
+                              "reverie.sandbox.timed_out": outcome.timed_out,
+                              "reverie.sandbox.violations": len(outcome.violations)})
+            return outcome
+
+    async def _run(self, workdir: Path, command: str | Sequence[str], *, limits: SandboxLimits | None,
+                   env: Mapping[str, str] | None) -> RunOutcome:
         limits = limits or self.limits
         argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
         if not argv:

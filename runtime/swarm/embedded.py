@@ -57,8 +57,13 @@ class EmbeddedNats:
     def __init__(self, store_dir: Path, *, binary: str | None = None, host: str = "127.0.0.1",
                  port: int = -1, start_timeout: float = 15.0, sync_always: bool = True,
                  authorization: dict[str, Any] | None = None, tls: TlsFiles | None = None,
-                 encryption_key: str | None = None, max_file_store: int | None = None) -> None:
+                 encryption_key: str | None = None, max_file_store: int | None = None,
+                 server_name: str | None = None, cluster: dict[str, Any] | None = None) -> None:
         self.store_dir = Path(store_dir)
+        self.server_name = server_name
+        """The node's name in a cluster (JetStream clustering needs one per node)."""
+        self.cluster = cluster
+        """nats-server's `cluster` block (`name`, `listen`, `routes`): this node joins that cluster."""
         self.encryption_key = encryption_key
         """JetStream's store encrypted at rest under this key (see `jskey`); None: plaintext."""
         self.max_file_store = max_file_store
@@ -101,6 +106,10 @@ class EmbeddedNats:
             "ports_file_dir": str(ports),
             "jetstream": {"store_dir": str(self.store_dir / "jetstream")},
         }
+        if self.server_name is not None:
+            conf["server_name"] = self.server_name
+        if self.cluster is not None:
+            conf["cluster"] = self.cluster
         if self.sync_always:
             conf["jetstream"]["sync_interval"] = "always"
         if self.max_file_store is not None:

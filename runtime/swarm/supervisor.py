@@ -27,9 +27,11 @@ from ..gossip.provision import ensure_keys
 from ..logs import LogFormat, json_line
 from ..metrics import MetricsServer
 from ..process import stop_pid
+from ..tracing import check_tracing
 from .embedded import EmbeddedNats
 from .jskey import ensure_jetstream_key, mark_encrypted
 from .permissions import authorization_block
+from .placement import HOST_ENV, Placement, host_name
 from .state import SwarmState, clear_state, orphaned_server, read_state, write_state
 from .tls import ensure_server_cert
 
@@ -104,8 +106,13 @@ class Supervisor:
 
     def __init__(self, config: SwarmConfig, *, out: TextIO | None = None, log_format: LogFormat = "text",
                  metrics_port: int | None = None, ready_timeout: float = 60.0, health_interval: float = 5.0,
-                 health_failures: int = 3) -> None:
+                 health_failures: int = 3, placement: Placement | None = None,
+                 servers: list[str] | None = None) -> None:
         self.config = config
+        self.placement = placement or Placement(host_name())
+        """The replicas this host runs (`reverie up --only`), and whether it makes the streams."""
+        self.servers = servers
+        """This host's NATS servers, tried in order (`reverie up --nats`); None: the config's, shuffled."""
         self.out = out or sys.stdout
         self.log_format = log_format
         self.metrics_port = metrics_port if metrics_port is not None else config.metrics.port
@@ -130,7 +137,8 @@ class Supervisor:
         data = config.data_path
         config_dir = str(Path(config.source).resolve().parent) if Path(config.source).exists() else ""
         path = [p for p in (config_dir, os.getcwd(), os.environ.get("PYTHONPATH", "")) if p]
-        self.child_env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "PYTHONUNBUFFERED": "1"}
+        self.child_env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "PYTHONUNBUFFERED": "1",
+                          HOST_ENV: self.placement.host}
         self.data = data
 
     # ------------------------------------------------------------------ output
@@ -162,7 +170,7 @@ class Supervisor:
     def worker_command(self, name: str, index: int) -> list[str]:
         return [sys.executable, "-m", "reverie.runtime.host.worker", "--config", self.config.source,
                 "--agent", name, "--replica", str(index), "--nats", self.url,
-                "--data-dir", str(self.data)]
+                "--data-dir", str(self.data), *(["--in-order"] if self.servers else [])]
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -185,6 +193,7 @@ class Supervisor:
             raise
 
     async def _start(self, exits: contextlib.AsyncExitStack) -> None:
+        check_tracing(self.config)  # before any process: every worker would fail the same way
         self.data.mkdir(parents=True, exist_ok=True)
         if self.config.gossip.enabled:
             created = ensure_keys(self.config)
@@ -215,13 +224,17 @@ class Supervisor:
             write_state(self.data, SwarmState(swarm=self.config.swarm, url=self.url, pid=os.getpid(),
                                               started_at=time.time(), server_pid=self.server.pid))
         else:
-            self.url = ",".join(nats.servers)
+            self.url = ",".join(self.servers or nats.servers)
         servers = self.url.split(",")
-        self.bus = await connect_bus(self.config, ADMIN, servers, name=f"{self.config.swarm}.supervisor")
+        self.bus = await connect_bus(self.config, ADMIN, servers, name=f"{self.config.swarm}.supervisor",
+                                     randomize=not self.servers)
         exits.push_async_callback(self.bus.close)
         # as `_admin`, before any agent starts: agents and clients may only look these up
-        await self.bus.ensure_streams(self.config.streams)
-        await TaskControl.open(self.bus)
+        creates = self.placement.creates_streams(self.config)
+        if not creates:
+            self.say(f"waiting for the streams of host {self.config.streams.creator!r}")
+        await self.bus.ensure_streams(self.config.streams, create=creates)
+        await TaskControl.open(self.bus, replicas=self.config.streams.replicas)
         await self.bus.nc.subscribe(self.bus.subjects.rel("events.agent.*"), cb=self._on_event)
         if self.metrics_port is not None:
             host = self.config.metrics.host
@@ -231,7 +244,7 @@ class Supervisor:
         await self.bus.nc.flush()
         exits.push_async_callback(self._stop_replicas)
         for spec in self.config.agents:
-            for i in range(spec.replicas):
+            for i in (i for i in range(spec.replicas) if self.placement.runs(spec.name, i)):
                 label = spec.name if spec.replicas == 1 else f"{spec.name}.{i}"
                 replica = _Replica(self, spec.name, i, label)
                 replica.task = asyncio.create_task(replica.run(), name=f"replica:{label}")

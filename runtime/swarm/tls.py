@@ -79,12 +79,12 @@ def _current(cert_path: Path, names: list[x509.GeneralName], now: datetime.datet
     return fresh and all(n in have for n in names)
 
 
-def ensure_server_cert(config: SwarmConfig, hosts: list[str]) -> TlsFiles:
-    """The CA (created once) and a server certificate for `hosts` (plus localhost and the
-    loopback addresses), created or renewed when missing, expiring or not covering them."""
+def ensure_server_cert(config: SwarmConfig, hosts: list[str], *, name: str = "server") -> TlsFiles:
+    """The CA (created once) and a server certificate `<name>.pem` for `hosts` (plus localhost
+    and the loopback addresses), created or renewed when missing, expiring or not covering them."""
     folder = tls_dir(config)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    files = TlsFiles(ca=folder / "ca.pem", cert=folder / "server.pem", key=folder / "server.key")
+    files = TlsFiles(ca=folder / "ca.pem", cert=folder / f"{name}.pem", key=folder / f"{name}.key")
     now = datetime.datetime.now(datetime.UTC)
     names = _names(hosts)
     ca_key, ca_cert = _ca(folder, now)
@@ -98,7 +98,8 @@ def ensure_server_cert(config: SwarmConfig, hosts: list[str]) -> TlsFiles:
             .not_valid_after(now + datetime.timedelta(days=SERVER_DAYS))
             .add_extension(x509.SubjectAlternativeName(names), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,  # and a client's, for cluster routes
+                                                  ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256()))
     files.key.unlink(missing_ok=True)
     create_private(files.key, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

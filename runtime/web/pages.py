@@ -1,5 +1,9 @@
-"""The web view's HTML: server-rendered strings, every value through `html.escape`, inline CSS,
-no script and no external asset (the pages work without network access)."""
+"""The web view's HTML: server-rendered strings, every value through `html.escape`, inline CSS and
+one inline script (`script.SCRIPT`), no external asset (the pages work without network access).
+The server renders everything a page shows; the script only keeps it current (the index's tables,
+a task page waiting for its result) and, with actions on, sends the forms and buttons. Without
+JavaScript the index reloads itself every `REFRESH_SECONDS` instead, and the action controls stay
+disabled."""
 
 from __future__ import annotations
 
@@ -25,11 +29,13 @@ from reverie.protocol import (
 )
 
 from .results import TaskRow, task_kind
+from .script import POLL_SECONDS, SCRIPT
 
-__all__ = ["CSS", "REFRESH_SECONDS", "render_index", "render_not_found", "render_task"]
+__all__ = ["CSS", "REFRESH_SECONDS", "render_index", "render_not_found", "render_task", "render_waiting"]
 
 REFRESH_SECONDS = 5
-"""How often the index page reloads itself (its "live" view)."""
+"""How often the index page reloads itself in a browser without JavaScript (with it, the script
+updates the tables in place every `POLL_SECONDS`)."""
 
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 72em; padding: 0 1em; color: #222; }
@@ -52,6 +58,10 @@ pre { background: #f6f8fa; padding: .6em; overflow-x: auto; margin: .4em 0; }
 ul.verdicts { margin: .3em 0; padding-left: 1.2em; } .reason { margin-left: 1em; }
 .decision-accept { color: #17692b; } .decision-reject { color: #9a6700; } .decision-flag { color: #b3261e; }
 .diff .add { color: #17692b; } .diff .del { color: #b3261e; } .diff .hunk { color: #6e40c9; }
+fieldset { border: 1px solid #ddd; border-radius: 4px; margin: .6em 0; } legend { font-weight: 600; }
+textarea { width: 100%; box-sizing: border-box; font: 12.5px/1.35 ui-monospace, monospace; }
+td.acts button, .acts button { font-size: .85em; margin-right: .3em; }
+.out { margin: .4em 0; min-height: 1.4em; } .out.good { color: #17692b; } .out.bad { color: #b3261e; }
 """
 
 _OUTCOME_CLASS = {Decision.ACCEPT: "accepted", Decision.REJECT: "rejected", Decision.FLAG: "flagged"}
@@ -59,11 +69,45 @@ _OUTCOME_LABEL = {Decision.ACCEPT: "accepted", Decision.REJECT: "rejected (prune
                   Decision.FLAG: "flagged (quarantined)"}
 
 
-def _page(title: str, body: str, *, refresh: bool = False) -> str:
-    meta = f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">' if refresh else ""
+def _page(title: str, body: str, *, refresh: bool = False, data: dict[str, str] | None = None) -> str:
+    """A page; with `data` (its body's `data-*` attributes: the script's settings) it runs the script."""
+    meta = f'<noscript><meta http-equiv="refresh" content="{REFRESH_SECONDS}"></noscript>' if refresh else ""
+    attrs = "".join(f' data-{k}="{escape(v)}"' for k, v in (data or {}).items())
+    script = f"<script>{SCRIPT}</script>" if data is not None else ""
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">{meta}'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{escape(title)}</title><style>{CSS}</style></head>\n<body>\n{body}\n</body></html>\n")
+            f"<title>{escape(title)}</title><style>{CSS}</style></head>\n<body{attrs}>\n{body}\n{script}</body></html>\n")
+
+
+def _settings(page: str, actions: bool, **more: str) -> dict[str, str]:
+    return {"page": page, "poll": str(POLL_SECONDS), "actions": "1" if actions else "0", **more}
+
+
+def _buttons(task_id: str, state: str) -> str:
+    """Pause (or resume, when paused) and cancel; disabled until the script runs."""
+    return "".join(f'<button type="button" data-action="{a}" data-task="{escape(task_id)}" disabled>{a}</button>'
+                   for a in (("resume" if state == "paused" else "pause"), "cancel"))
+
+
+_TOKEN_FORM = (
+    '<form id="token-form" autocomplete="off"><fieldset class="needs-js" disabled><legend>Token</legend>'
+    '<input type="password" name="token" placeholder="the token reverie web printed" size="36" '
+    'aria-label="token"> <button type="submit">use</button> <button type="button" id="token-forget">forget'
+    '</button> <span class="muted" id="token-state"></span></fieldset></form>'
+    '<noscript><p class="muted">actions need JavaScript</p></noscript>'
+    '<p class="out" id="action-out" aria-live="polite"></p>')
+"""Keeps the token in this tab's sessionStorage; the script sends it as `Authorization: Bearer`."""
+
+
+def _submit_form(kinds: list[str]) -> str:
+    first = "plan" if "plan" in kinds or not kinds else kinds[0]
+    options = "".join(f'<option value="{escape(k)}">' for k in kinds)
+    return ('<form id="submit-form" autocomplete="off"><fieldset class="needs-js" disabled><legend>Submit a task'
+            f'</legend><label>kind <input name="kind" list="kinds" value="{escape(first)}" required size="14">'
+            f'</label><datalist id="kinds">{options}</datalist> <label>id <input name="id" size="20" '
+            'placeholder="optional"></label><br><label for="task-input">input (JSON)</label>'
+            '<textarea id="task-input" name="input" rows="6" required placeholder="{&quot;steps&quot;: ...}">'
+            '</textarea><br><button type="submit">submit</button></fieldset></form>')
 
 
 def _ago(at: float, now: float) -> str:
@@ -80,14 +124,17 @@ def _task_href(task_id: str) -> str:
 
 
 def render_index(swarm: str, agents: Iterable[AgentStatus], rows: Iterable[TaskRow], *,
-                 live: Iterable[TaskInfo] = (), now: float | None = None) -> str:
+                 live: Iterable[TaskInfo] = (), now: float | None = None, actions: bool = False,
+                 kinds: Iterable[str] = ()) -> str:
     """`/`: the live agents, the tasks in progress (queued, running, paused) and the recent
-    tasks (newest first)."""
+    tasks (newest first). With `actions`: the token field, a submit form (`kinds` suggested) and
+    pause/resume/cancel buttons on the tasks in progress."""
     now = time.time() if now is None else now
     agent_rows = "".join(
         f"<tr class=\"agent\"><td>{escape(a.agent)}</td><td>{a.replica}</td><td>{escape(a.role)}</td>"
-        f"<td>{escape(a.state.value)}</td><td>{a.in_flight}</td>"
-        f"<td>{escape(', '.join(f'{k} {v}' for k, v in sorted(a.counters.items())))}</td>"
+        f"<td>{escape(a.state.value)}</td><td>{escape(_where(a))}</td><td>{a.in_flight}</td>"
+        f"<td>{escape(', '.join(f'{k} {v}' for k, v in sorted(a.counters.items()) if not k.startswith('seconds.')))}"
+        "</td>"
         f"<td class=\"muted\">{_ago(a.started_at, now)}</td></tr>\n" for a in agents)
     task_rows = "".join(
         f"<tr class=\"task\"><td><a href=\"{escape(_task_href(r.task_id))}\">{escape(r.task_id)}</a></td>"
@@ -96,24 +143,30 @@ def render_index(swarm: str, agents: Iterable[AgentStatus], rows: Iterable[TaskR
         f"<td>{r.elapsed * 1000:.0f} ms</td><td class=\"muted\">{_ago(r.finished_at, now)}</td></tr>\n"
         for r in rows)
     live_rows = "".join(
-        f"<tr class=\"live state-{escape(t.state.value)}\"><td>{escape(t.task_id)}</td><td>{escape(t.state.value)}</td>"
+        f"<tr class=\"live state-{escape(t.state.value)}\"><td><a href=\"{escape(_task_href(t.task_id))}\">"
+        f"{escape(t.task_id)}</a></td><td>{escape(t.state.value)}</td>"
         f"<td>{t.rounds}</td><td>{t.candidates}</td><td>{t.rejected}</td><td>{t.spent:.1f} s</td>"
-        f"<td>{escape(t.agent)}</td></tr>\n" for t in live)
+        f"<td>{escape(t.agent)}</td>"
+        + (f"<td class=\"acts\">{_buttons(t.task_id, t.state.value)}</td>" if actions else "") + "</tr>\n"
+        for t in live)
+    mode = "actions on (with the token)" if actions else "read-only view"
     body = (f"<h1>reverie swarm <code>{escape(swarm)}</code></h1>"
-            f"<p class=\"muted\">read-only view; reloads every {REFRESH_SECONDS} s</p>"
-            "<h2>Agents</h2>"
+            f"<p class=\"muted\">{mode}; updates every {POLL_SECONDS} s <span id=\"updated\"></span></p>"
+            + (_TOKEN_FORM + _submit_form(sorted(set(kinds))) if actions else "")
+            + "<h2>Agents</h2><div id=\"agents-box\">"
             + (f"<table id=\"agents\"><tr><th>agent</th><th>replica</th><th>role</th><th>state</th>"
-               f"<th>in flight</th><th>counters</th><th>started</th></tr>\n{agent_rows}</table>"
+               f"<th>where</th><th>in flight</th><th>counters</th><th>started</th></tr>\n{agent_rows}</table>"
                if agent_rows else "<p class=\"muted\">no agent answered</p>")
-            + "<h2>In progress</h2>"
+            + "</div><h2>In progress</h2><div id=\"live-box\">"
             + (f"<table id=\"live\"><tr><th>task</th><th>state</th><th>rounds</th><th>candidates</th>"
-               f"<th>rejected</th><th>dreaming</th><th>dreamer</th></tr>\n{live_rows}</table>"
-               if live_rows else "<p class=\"muted\">nothing queued or dreaming</p>")
-            + "<h2>Recent tasks</h2>"
+               f"<th>rejected</th><th>dreaming</th><th>dreamer</th>{'<th></th>' if actions else ''}</tr>\n"
+               f"{live_rows}</table>" if live_rows else "<p class=\"muted\">nothing queued or dreaming</p>")
+            + "</div><h2>Recent tasks</h2><div id=\"tasks-box\">"
             + (f"<table id=\"tasks\"><tr><th>task</th><th>kind</th><th>status</th><th>rounds</th>"
                f"<th>candidates</th><th>rejected</th><th>flagged</th><th>elapsed</th><th>finished</th></tr>\n"
-               f"{task_rows}</table>" if task_rows else "<p class=\"muted\">no stored results yet</p>"))
-    return _page(f"reverie: {swarm}", body, refresh=True)
+               f"{task_rows}</table>" if task_rows else "<p class=\"muted\">no stored results yet</p>")
+            + "</div>")
+    return _page(f"reverie: {swarm}", body, refresh=True, data=_settings("index", actions))
 
 
 def _diff(text: str) -> str:
@@ -210,9 +263,34 @@ def render_task(result: Result) -> str:
     return _page(f"reverie: task {result.task_id}", body)
 
 
-def render_not_found(task_id: str) -> str:
-    """The 404 page: no stored result for `task_id` (or no page at that path)."""
+def render_waiting(info: TaskInfo, *, actions: bool = False) -> str:
+    """`/task/<id>` of a task with no result yet (queued, running or paused): what the swarm knows
+    of it; the script polls for its result and reloads the page once it is stored."""
+    acts = _buttons(info.task_id, info.state.value) if actions else ""
+    body = (f"<p><a href=\"/\">&larr; swarm</a></p><h1>task <code>{escape(info.task_id)}</code></h1>"
+            + (_TOKEN_FORM if actions else "")
+            + f"<p id=\"state\"><b>{escape(info.state.value)}</b> after {info.rounds} round(s), "
+            f"{info.candidates} candidate(s), {info.spent:.1f} s dreaming"
+            + (f" (dreamer {escape(info.agent)})" if info.agent else "") + "</p>"
+            f"<p class=\"acts\" id=\"task-acts\"><span>{acts}</span></p>"
+            f"<p class=\"muted waiting\">waiting for the result: this page shows its dream tree once it is "
+            f"stored <span id=\"updated\"></span></p>")
+    return _page(f"reverie: task {info.task_id}", body,
+                 data=_settings("waiting", actions, **{"wait-for": info.task_id}))
+
+
+def render_not_found(task_id: str, *, wait: bool = False) -> str:
+    """The 404 page: no stored result for `task_id` (or no page at that path). With `wait` (a
+    well-formed task id) the script keeps looking for its result and shows it once stored."""
     body = (f"<p><a href=\"/\">&larr; swarm</a></p><h1>No such task</h1>"
             f"<p>No stored result for <code>{escape(task_id)}</code> (it may be unknown, still running, "
-            f"or expired from the results stream).</p>")
-    return _page("reverie: no such task", body)
+            f"or expired from the results stream).</p>"
+            + ("<p class=\"muted waiting\">waiting for the result: this page shows it if it is stored "
+               "<span id=\"updated\"></span></p>" if wait else ""))
+    return _page("reverie: no such task", body, data=_settings("missing", False, **{"wait-for": task_id})
+                 if wait else None)
+
+
+def _where(a: AgentStatus) -> str:
+    """The host an agent runs on and the NATS server it is connected to."""
+    return " / ".join(p for p in (a.host, a.node) if p)
