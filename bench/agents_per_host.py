@@ -12,10 +12,10 @@ replicas instead), ready, then idle: CPU seconds (utime+stime, with reaped child
 workers and, apart, of the nats-server over a fixed window, as % of one core and per agent; total
 RSS; the supervisor (this process) on the side. Baseline, measured the same way over the same
 window, on its own nats-server (sync_always, as reverie's; no auth; nothing is stored while idle):
-N raw nats-py processes, each subscribed to
-every heartbeat (as reverie's gossip nodes are, to know who is live) and publishing one of the size
-reverie's are, every `heartbeat_interval`. Then what the idle swarm sends on the bus, by subject.
-`--no-gossip` turns gossip off (the raw processes then listen to their own heartbeats only).
+N raw nats-py processes, each publishing a heartbeat of the size reverie's are every
+`heartbeat_interval` and making `fanout` request/replies a second with random peers (the traffic of
+reverie's gossip rounds). Then what the idle swarm sends on the bus, by subject. `--no-gossip` turns
+gossip off (the raw processes then only publish their heartbeats).
 
 Worker pids come from `Supervisor.processes()` (label -> pid), their kinds from the config; each
 pid is checked to be a `reverie.runtime.host.worker` process, and its descendants (if any) count
@@ -71,27 +71,40 @@ CRITICS = [("rules", "rule-critic", RULES), ("planner", "plan-critic", ""), ("bu
 SANDBOX = '\n[[agents]]\nname = "sandbox"\nkind = "sandbox-critic"\n'
 
 RAW_CLIENT = """
-import asyncio, sys, nats
-url, seed, subject, name, interval, size, listen = sys.argv[1:8]
+import asyncio, random, sys, nats
+url, seed, subject, name, interval, size, listen, peers, fanout = sys.argv[1:10]
 async def main():
     nc = await nats.connect(url, nkeys_seed=seed or None)
     seen = {}
     async def beat(msg):
         seen[msg.subject] = asyncio.get_running_loop().time()
+    async def answer(msg):
+        await msg.respond(bytes(33))
     await nc.subscribe(subject if listen == "all" else subject.replace("*", name), cb=beat)
+    await nc.subscribe(f"raw.gossip.{name}", cb=answer)
     await nc.flush()
     print("ready", flush=True)
     if float(interval) <= 0:
         await asyncio.Event().wait()
-    payload = bytes(int(size))
+    payload, others = bytes(int(size)), [f"c{i}" for i in range(int(peers)) if f"c{i}" != name]
+    async def gossip():  # `fanout` request/replies a second to random peers, as reverie's gossip rounds
+        while int(fanout) and others:
+            await asyncio.sleep(1.0)
+            for peer in random.sample(others, min(int(fanout), len(others))):
+                try:
+                    await nc.request(f"raw.gossip.{peer}", bytes(40), timeout=2)
+                except Exception:
+                    pass
+    asyncio.create_task(gossip())
     while True:
         await nc.publish(subject.replace("*", name), payload)
         await asyncio.sleep(float(interval))
 asyncio.run(main())
 """
 """A raw nats-py process: subscribe to `subject` (`listen` "all"; else only to its own, `*`
-replaced by `name`); with an interval, publish `size` bytes on its own every `interval` seconds;
-else sleep."""
+replaced by `name`) and answer requests on `raw.gossip.<name>`; with an interval, publish `size`
+bytes on its own subject every `interval` seconds and send `fanout` requests a second to random
+peers among `peers` processes (reverie's idle traffic: heartbeats and gossip exchanges); else sleep."""
 
 
 # ---------------------------------------------------------------------- /proc
@@ -209,7 +222,7 @@ async def swarm(tmp: Path, text: str, ready_timeout: float) -> AsyncIterator[tup
 
 @contextlib.asynccontextmanager
 async def raw_clients(n: int, url: str, seed: Path | None, subject: str, interval: float = 0.0, size: int = 0,
-                      listen: str = "all") -> AsyncIterator[tuple[list[int], float]]:
+                      listen: str = "own", fanout: int = 0) -> AsyncIterator[tuple[list[int], float]]:
     """`n` raw nats-py processes (`RAW_CLIENT`), each ready (subscribed); and how long that took."""
     began = time.monotonic()
     procs: list[asyncio.subprocess.Process] = []
@@ -217,7 +230,7 @@ async def raw_clients(n: int, url: str, seed: Path | None, subject: str, interva
         for i in range(n):
             procs.append(await asyncio.create_subprocess_exec(
                 sys.executable, "-c", RAW_CLIENT, url, str(seed or ""), subject, f"c{i}", str(interval), str(size),
-                listen, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE))
+                listen, str(n), str(fanout), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE))
         for proc in procs:
             assert proc.stdout is not None
             line = await asyncio.wait_for(proc.stdout.readline(), 120)
@@ -321,16 +334,17 @@ async def ours_idle(n: int, layout: str, gossip: bool, window: float, settle: fl
         print(f"{kind:>32}: {msgs / sample:8.1f} msg/s {size_of / sample / 1024:8.1f} KiB/s "
               f"(mean {size_of // max(msgs, 1)} B)")
     if gossip:
-        print(f"(every heartbeat is delivered to each of the {n} gossip nodes; a gossip exchange is a request and "
+        print("(nobody but the supervisor's metrics listens to heartbeats; a gossip exchange is a request and "
               "its reply)")
     print()
     return workers, use["server"], size
 
 
-async def raw_idle(n: int, listen: str, window: float, settle: float, interval: float, size: int,
+async def raw_idle(n: int, fanout: int, window: float, settle: float, interval: float, size: int,
                    tmp: Path) -> tuple[Usage, Usage]:
     server = EmbeddedNats(tmp / "raw")  # fsyncs JetStream writes, as reverie's; no auth, nothing stored
-    async with server, raw_clients(n, server.url, None, "raw.heartbeat.*", interval, size, listen) as (pids, ready):
+    async with server, raw_clients(n, server.url, None, "raw.heartbeat.*", interval, size, "own",
+                                   fanout) as (pids, ready):
         assert server.pid is not None
         print(f"raw: {n} nats-py processes ready in {ready:.1f} s; idle {settle:g} s before measuring", flush=True)
         await asyncio.sleep(settle)
@@ -347,10 +361,10 @@ async def main(agents: int, window: float, layout: str, gossip: bool, settle: fl
         print(f"## CPU of {agents} idle agent processes ({layout} layout, gossip {'on' if gossip else 'off'})")
         workers, server, size = await ours_idle(agents, layout, gossip, window, settle, ours_tmp)
         interval = load_config(ours_tmp / "swarm.toml").heartbeat_interval
-        listen = "all" if gossip else "own"
-        print(f"raw baseline: {agents} processes, each subscribed to {'every' if gossip else 'its own'} heartbeat "
-              f"and publishing {size} B every {interval:g} s")
-        raw_workers, raw_server = await raw_idle(agents, listen, window, settle, interval, size, ours_tmp)
+        fanout = load_config(ours_tmp / "swarm.toml").gossip.fanout if gossip else 0
+        print(f"raw baseline: {agents} processes, each publishing {size} B every {interval:g} s and making {fanout} "
+              "request/replies a second with random peers")
+        raw_workers, raw_server = await raw_idle(agents, fanout, window, settle, interval, size, ours_tmp)
     print(usage_line("raw", agents, raw_workers, raw_server))
     print(usage_line("reverie", agents, workers, server))
     print(f"{'ratio':>8}: workers CPU {workers.cpu / max(raw_workers.cpu, 1 / TICK):.2f}x | nats-server CPU "

@@ -8,7 +8,8 @@ interleaved in blocks on the same swarm:
 - metrics: a `MetricsServer` in the same event loop, observing every result and heartbeat
   (in a real swarm it runs in the supervisor's process: this is the worse case);
 - tracing: the OpenTelemetry SDK with a batch processor, exporting to a sink that drops spans;
-- both.
+- both;
+- both, with one trace in ten kept (`[tracing] sample_ratio = 0.1`).
 
     python bench/observability.py [--tasks 400] [--blocks 5]
 """
@@ -29,6 +30,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import NoOpTracer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -49,13 +51,29 @@ class Sink(SpanExporter):
 
 
 class Switch(trace.TracerProvider):
-    """The global provider, switched between the SDK's and the no-op tracer between blocks."""
+    """The global provider, whose tracers switch between SDK providers (every trace kept, or one
+    in ten: `[tracing] sample_ratio = 0.1`) and the no-op tracer between blocks (reverie gets its
+    tracer once)."""
 
-    def __init__(self, sdk: TracerProvider) -> None:
-        self.sdk, self.on = sdk, False
+    def __init__(self, sdks: dict[str, TracerProvider]) -> None:
+        self.sdks, self.state = sdks, "off"
 
     def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
-        return self.sdk.get_tracer(*args, **kwargs) if self.on else NoOpTracer()
+        return SwitchTracer(self, {k: p.get_tracer(*args, **kwargs) for k, p in self.sdks.items()})
+
+
+class SwitchTracer(trace.Tracer):
+    def __init__(self, switch: Switch, real: dict[str, trace.Tracer]) -> None:
+        self.switch, self.real, self.off = switch, real, NoOpTracer()
+
+    def _now(self) -> trace.Tracer:
+        return self.real.get(self.switch.state, self.off)
+
+    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
+        return self._now().start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        return self._now().start_as_current_span(*args, **kwargs)
 
 
 AGENTS = """
@@ -66,6 +84,7 @@ kind = "dreamer"
 candidates_per_round = 3
 max_rounds = 5
 verdict_timeout = 5.0
+recall_limit = 0      # every task dreams from scratch: rounds of 3 candidates, not what lessons shortcut
 [agents.options.reasoner_options]
 seed = 7
 """ + CRITICS
@@ -73,12 +92,14 @@ seed = 7
 
 async def main(tasks: int, blocks: int) -> None:
     sink = Sink()
-    sdk = TracerProvider()
-    sdk.add_span_processor(BatchSpanProcessor(sink))
-    switch = Switch(sdk)
+    sdks = {"all": TracerProvider(), "tenth": TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.1)))}
+    for sdk in sdks.values():
+        sdk.add_span_processor(BatchSpanProcessor(sink, max_queue_size=1 << 20))  # none dropped: all are counted
+    switch = Switch(sdks)
     trace.set_tracer_provider(switch)
     spec = load_task("db-migration")
-    per_round: dict[str, list[float]] = {m: [] for m in ("off", "metrics", "tracing", "both")}
+    per_round: dict[str, list[float]] = {m: [] for m in ("off", "metrics", "tracing", "both", "both, 10% sampled",
+                                                         "off (again)")}
     with tempfile.TemporaryDirectory() as tmp:
         async with EmbeddedNats(Path(tmp) / "nats") as server:
             url = server.url
@@ -90,9 +111,9 @@ async def main(tasks: int, blocks: int) -> None:
                 swarm = await stack.enter_async_context(connect(config, servers=[url]))
 
                 async def run(mode: str, n: int, keep: bool = True) -> None:
-                    switch.on = mode in ("tracing", "both")
+                    switch.state = "tenth" if "sampled" in mode else "all" if mode in ("tracing", "both") else "off"
                     async with contextlib.AsyncExitStack() as on:
-                        if mode in ("metrics", "both"):
+                        if mode.startswith(("metrics", "both")):
                             await on.enter_async_context(MetricsServer(swarm.bus, 0))
                         for _ in range(n):
                             t = time.perf_counter()
@@ -105,12 +126,13 @@ async def main(tasks: int, blocks: int) -> None:
                 for _ in range(blocks):
                     for mode in per_round:
                         await run(mode, tasks // blocks)
-    sdk.shutdown()
+    for sdk in sdks.values():
+        sdk.shutdown()
     base = statistics.fmean(per_round["off"])
     print(f"observability cost of one dream round (3 candidates, 3 critics), {machine()}")
     for mode, samples in per_round.items():
         mean = statistics.fmean(samples)
-        print(f"{mode:>8}: {len(samples)} tasks, per round mean {mean * 1e3:6.2f} ms, "
+        print(f"{mode:>17}: {len(samples)} tasks, per round mean {mean * 1e3:6.2f} ms, "
               f"p50 {pct(samples, 50) * 1e3:6.2f} ms  | {mean / base:.3f}x of off")
     print(f"spans exported: {sink.spans}")
 

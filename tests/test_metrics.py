@@ -35,7 +35,8 @@ from reverie.runtime import Reply, Supervisor, connect, load_config
 from reverie.runtime.durations import DURATION_BUCKETS, durations_of, record
 from reverie.runtime.metrics import MetricsServer, SwarmMetrics
 
-from .conftest import CRITICS, LOCAL_AGENTS, ROOT, agents_running, eventually, load_task, make_config
+from .conftest import LOCAL_AGENTS, ROOT, agents_running, eventually, load_task, make_config
+from .test_code_tasks import AGENTS as CODE_AGENTS
 
 
 def _scrape(port: int) -> str:
@@ -84,22 +85,8 @@ async def test_one_metrics_endpoint_for_the_whole_swarm(tmp_path: Path) -> None:
                if f.name.startswith("reverie"))
 
 
-CODE_SWARM = """
-[[agents]]
-name = "dreamer"
-kind = "dreamer"
-concurrency = 8
-[agents.options]
-verdict_timeout = 5.0
-[agents.options.reasoner_options]
-seed = 7
+CODE_SWARM = CODE_AGENTS  # a dreamer, the sandbox critic and the plan critics
 
-[[agents]]
-name = "sandbox"
-kind = "sandbox-critic"
-[agents.options.limits]
-timeout = 30
-""" + CRITICS
 
 
 async def test_verdict_latency_sandbox_runs_and_memory_size_in_metrics(nats_url: str, tmp_path: Path) -> None:

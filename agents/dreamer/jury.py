@@ -48,8 +48,7 @@ class Jury:
         """Each request for verdicts waits `patience` (default `verdict_timeout`; a domain whose
         critics run tests asks for more), at most the `budget_left` seconds the task had when
         its round began."""
-        with span("judge candidate", attributes={"reverie.candidate.id": cand.id, "reverie.round": cand.round,
-                                                 "reverie.candidate.index": cand.index}) as s:
+        with span("judge candidate", attributes={"reverie.candidate.id": cand.id}) as s:
             judged = await self._judge(cand, budget_left=budget_left, patience=patience)
             note_judged(s, judged)
             return judged

@@ -26,5 +26,6 @@ def note_round(s: Span, judged: Sequence[JudgedCandidate], usage: Usage | None) 
 def note_judged(s: Span, j: JudgedCandidate) -> None:
     """The dreamer's decision on one candidate, and which critics said nothing."""
     if s.is_recording():
-        s.set_attributes({"reverie.outcome": j.outcome.value, "reverie.verdicts": len(j.verdicts),
-                          "reverie.missing": list(j.missing)})
+        s.set_attribute("reverie.outcome", j.outcome.value)
+        if j.missing:
+            s.set_attribute("reverie.missing", list(j.missing))

@@ -34,11 +34,14 @@ from .keystore import KeyStore
 from .sharing import Sharing
 from .wire import Push, PushAck, Reply, Request, SyncReply, SyncRequest
 
-__all__ = ["LIVE_AFTER_HEARTBEATS", "MAX_STEPS", "GossipNode"]
+__all__ = ["MAX_STEPS", "SKIP_SILENT_FOR", "GossipNode"]
 
 MAX_STEPS = 8
 """Request/reply steps one exchange may take when replies say `more`."""
-LIVE_AFTER_HEARTBEATS = 3
+SKIP_SILENT_FOR = 3
+"""Heartbeat intervals a peer that did not answer is left out of the rounds, then tried again.
+Peers are judged by their answers, not by listening to every heartbeat: that fan-in (each node
+hearing every agent's heartbeat) made an idle swarm's CPU grow with the square of its size."""
 
 
 class GossipNode(Sharing, Admission):
@@ -53,8 +56,8 @@ class GossipNode(Sharing, Admission):
         self._pulls: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.Task[None] | None = None
         self._sub: Subscription | None = None
-        self._beats: Subscription | None = None
-        self._seen: dict[str, float] = {}
+        self._silent: dict[str, float] = {}
+        """Peer -> when it last failed to answer (until it answers or asks again)."""
         self._requests: Responder[Request] = Responder(
             bus, Codec(Request, max_bytes=config.max_message_bytes), burst=self._burst,
             on_bad=self._bad_request, on_sent=self._sent)
@@ -108,7 +111,6 @@ class GossipNode(Sharing, Admission):
         nc = self.bus.nc
         try:
             self._sub = await nc.subscribe(self.bus.subjects.gossip(self.name), queue=self.name, cb=self._on_request)
-            self._beats = await nc.subscribe(self.bus.subjects.heartbeat("*"), cb=self._on_heartbeat)
         except BaseException:
             await self.stop()  # started fully or not at all
             raise
@@ -117,7 +119,7 @@ class GossipNode(Sharing, Admission):
     async def stop(self) -> None:
         """Stop answering and gossiping, then wait until what was shared is in the feed."""
         self._stopping.set()
-        for sub in (self._sub, self._beats):
+        for sub in (self._sub,):
             if sub is not None:
                 try:
                     await sub.unsubscribe()
@@ -132,14 +134,11 @@ class GossipNode(Sharing, Admission):
     # ------------------------------------------------------------------ anti-entropy
 
     def live_peers(self) -> list[str]:
-        """Peers heard from lately (heartbeats); all configured peers before any were heard."""
-        window = self.config.heartbeat_interval * LIVE_AFTER_HEARTBEATS
+        """The peers that did not fail to answer lately (`SKIP_SILENT_FOR`); all of them when none did."""
+        window = self.config.heartbeat_interval * SKIP_SILENT_FOR
         now = time.monotonic()
-        live = [p for p in self.peers if now - self._seen.get(p, -1e9) <= window]
+        live = [p for p in self.peers if now - self._silent.get(p, -1e9) > window]
         return live or list(self.peers)
-
-    async def _on_heartbeat(self, msg: Msg) -> None:
-        self._seen[msg.subject.rpartition(".")[2]] = time.monotonic()
 
     async def _anti_entropy(self) -> None:
         interval = self.settings.interval
@@ -217,10 +216,13 @@ class GossipNode(Sharing, Admission):
             replies = await self.bus.request_many(subject, message, expect=1, timeout=self.settings.timeout)
         except (nats.errors.Error, TimeoutError) as exc:
             self._burst.warning(f"ask:{peer}", "gossip with %s failed: %s", peer, exc)
+            self._silent[peer] = time.monotonic()
             return None
         if not replies:
             self.counters["gossip.no_reply"] += 1
+            self._silent[peer] = time.monotonic()
             return None
+        self._silent.pop(peer, None)
         try:
             reply = self._replies.decode(replies[0].data)
         except ProtocolError as exc:
@@ -235,6 +237,7 @@ class GossipNode(Sharing, Admission):
         self.counters["gossip.requests"] += 1
         match await self._requests.decode(msg):
             case SyncRequest(sender=sender, heads=heads):
+                self._silent.pop(sender, None)  # it asks, so it is up
                 blocks, more = await self._missing(heads)
                 mine = self.heads()
                 await self._requests.answer(msg, SyncReply(blocks=blocks, more=more))

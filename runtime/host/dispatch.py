@@ -101,7 +101,7 @@ class Dispatcher:
         if message is None:  # its sender got a typed Error
             return
         try:
-            with handler_span(self.spec.name, self.ctx.replica, h, msg.subject, msg.headers, message) as s:
+            with handler_span(self.spec.name, self.ctx.replica, h, msg.headers, message) as s:
                 reply = await self.call(h, message)
                 note_reply(s, reply)
         except Exception as exc:

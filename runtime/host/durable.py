@@ -176,7 +176,7 @@ class DurableConsumer:
             return
         ticker = asyncio.create_task(self._keep_alive(msg))
         try:
-            with handler_span(self._name, self.dispatch.ctx.replica, h, msg.subject, msg.headers, task) as s:
+            with handler_span(self._name, self.dispatch.ctx.replica, h, msg.headers, task) as s:
                 result = await self.dispatch.call(h, task)
                 note_reply(s, result)
         except asyncio.CancelledError:

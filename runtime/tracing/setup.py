@@ -65,15 +65,16 @@ def start_tracing(config: SwarmConfig, *, service: str, instance: str = "") -> T
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 
     resource = Resource.create({
         "service.name": service,
         "service.namespace": f"reverie.{config.swarm}",
         "service.instance.id": instance or f"{service}@{socket.gethostname()}:{os.getpid()}",
     })
+    ratio = config.tracing.sample_ratio
     provider = TracerProvider(resource=resource,
-                              sampler=ParentBased(TraceIdRatioBased(config.tracing.sample_ratio)))
+                              sampler=ParentBased(ALWAYS_ON if ratio >= 1 else TraceIdRatioBased(ratio)))
     provider.add_span_processor(BatchSpanProcessor(_exporter(name, config, service)))
     trace.set_tracer_provider(provider)
     return provider
