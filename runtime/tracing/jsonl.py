@@ -1,7 +1,8 @@
 """A span exporter that appends one JSON object per span to a file (needs `reverie[otel]`).
 
 For a look at a trace without a collector, and for tests: each process writes its own file
-(`<dir>/<service>-<pid>.jsonl`), so processes never interleave their lines.
+(`<dir>/<service>-<pid>.jsonl`), so processes never interleave their lines. The SDK is imported
+when an exporter is made: this module imports without the extra installed.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-__all__ = ["JsonLinesExporter", "span_record"]
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+__all__ = ["jsonl_exporter", "span_record"]
 
 
 def _hex(n: int, width: int) -> str:
@@ -41,25 +45,28 @@ def span_record(s: ReadableSpan) -> dict[str, object]:
     }
 
 
-class JsonLinesExporter(SpanExporter):
-    """Appends each exported span to `path` as a line of JSON (the file is created 0600)."""
+def jsonl_exporter(path: Path) -> SpanExporter:
+    """An exporter that appends each exported span to `path` as a line of JSON (created 0600)."""
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._lock = threading.Lock()
+    class JsonLinesExporter(SpanExporter):
+        def __init__(self) -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._lock = threading.Lock()
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        data = b"".join(msgspec.json.encode(span_record(s)) + b"\n" for s in spans)
-        with self._lock:
-            if self._fd < 0:
-                return SpanExportResult.FAILURE
-            os.write(self._fd, data)
-        return SpanExportResult.SUCCESS
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            data = b"".join(msgspec.json.encode(span_record(s)) + b"\n" for s in spans)
+            with self._lock:
+                if self._fd < 0:
+                    return SpanExportResult.FAILURE
+                os.write(self._fd, data)
+            return SpanExportResult.SUCCESS
 
-    def shutdown(self) -> None:
-        with self._lock:
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
+        def shutdown(self) -> None:
+            with self._lock:
+                if self._fd >= 0:
+                    os.close(self._fd)
+                    self._fd = -1
+
+    return JsonLinesExporter()

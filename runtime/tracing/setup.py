@@ -103,8 +103,8 @@ def _exporter(name: str, config: SwarmConfig, service: str) -> SpanExporter:
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
         return ConsoleSpanExporter(out=sys.stderr)
     if name == "file":
-        from .jsonl import JsonLinesExporter
+        from .jsonl import jsonl_exporter
         folder = config_path(config, config.tracing.path)
-        return JsonLinesExporter(folder / f"{service}-{os.getpid()}.jsonl")
+        return jsonl_exporter(folder / f"{service}-{os.getpid()}.jsonl")
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     return OTLPSpanExporter(endpoint=config.tracing.endpoint)
