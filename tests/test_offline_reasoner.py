@@ -28,6 +28,7 @@ from reverie.protocol import (
     Reason,
     RoundTrace,
     Task,
+    Verdict,
 )
 
 from .plan_helpers import (
@@ -279,3 +280,27 @@ async def test_impossible_task_runs_dry() -> None:
     assert all(j.outcome is not Decision.ACCEPT for t in result.history for j in t.candidates)
     paths = proposed_paths(result.history)
     assert len(paths) == len(set(paths))
+
+
+async def test_a_path_no_critic_could_judge_is_proposed_again() -> None:
+    """Rounds judged while the bus was down (no verdict came) must not spend the best paths: a
+    path nobody answered for, or one that only accepting critics answered for, comes back; one a
+    critic spoke against does not."""
+    task = Task(id="t", kind="plan", input=EXAMPLE)
+    first = await OfflineReasoner().propose(task, 1, 2, ())
+    unjudged, rejected = (cand(p.steps, task) for p in first)
+    accept = Verdict(candidate_id="c1", critic="rules", decision=Decision.ACCEPT)
+    reject = Verdict(candidate_id="c1", critic="rules", decision=Decision.REJECT,
+                     reasons=(Reason(code="unsafe", text="no"),))
+    history = [RoundTrace(round=1, elapsed=0.1, candidates=(
+        JudgedCandidate(candidate=unjudged, verdicts=(), outcome=Decision.REJECT, missing=("rules", "planner")),
+        JudgedCandidate(candidate=rejected, verdicts=(reject,), outcome=Decision.REJECT, missing=("planner",)),
+    ))]
+    again = [p.steps for p in await OfflineReasoner().propose(task, 2, 2, history)]
+    assert unjudged.steps in again and rejected.steps not in again
+    partly = [RoundTrace(round=1, elapsed=0.1, candidates=(
+        JudgedCandidate(candidate=unjudged, verdicts=(accept,), outcome=Decision.REJECT, missing=("planner",)),))]
+    assert unjudged.steps in [p.steps for p in await OfflineReasoner().propose(task, 2, 2, partly)]
+    judged = [RoundTrace(round=1, elapsed=0.1, candidates=(
+        JudgedCandidate(candidate=unjudged, verdicts=(accept,), outcome=Decision.REJECT),))]
+    assert unjudged.steps not in [p.steps for p in await OfflineReasoner().propose(task, 2, 2, judged)]

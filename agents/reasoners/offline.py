@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from reverie.protocol import Reason, RoundTrace, Task
+from reverie.protocol import Decision, JudgedCandidate, Reason, RoundTrace, Task
 
 from ..plans.spec import Operation, PlanSpec, parse_spec, path_text, spec_features
 from .base import Proposal, Reasoner, RoundState
@@ -138,7 +138,8 @@ class LearnedConstraints:
         learned = cls()
         for trace in history:
             for judged in trace.candidates:
-                learned.proposed.add(tuple(judged.candidate.steps))
+                if _judged_against(judged):
+                    learned.proposed.add(tuple(judged.candidate.steps))
                 for verdict in judged.verdicts:
                     for reason in verdict.reasons:
                         learned.learn(reason, judged.candidate.steps, trace.round)
@@ -340,3 +341,10 @@ def lessons_used(learned: LearnedConstraints) -> bool:
 def _cost_key(x: float) -> float:
     """Durations compared at microsecond precision, so float sums like 0.1+0.2 still tie."""
     return round(x, 6)
+
+
+def _judged_against(judged: JudgedCandidate) -> bool:
+    """Whether a path is spent: a critic spoke against it, or every critic judged it. One that
+    critics could not judge (no verdict came: the bus was down, a critic was restarting) is
+    proposed again, or an outage would cost the task its best paths for good."""
+    return not judged.missing or any(v.decision is not Decision.ACCEPT for v in judged.verdicts)
