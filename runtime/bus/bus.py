@@ -41,7 +41,7 @@ from ..errors import (
 from ..keyfiles import read_private
 from ..limits import StreamsConfig
 from ..tracing.spans import trace_headers
-from .retry import API_TIMEOUT, Attempts, retrying
+from .retry import API_TIMEOUT, PATIENCE, Attempts, retrying
 from .streams import ensure_streams, wait_streams
 
 __all__ = ["NO_RESPONDERS", "QUEUE_FULL", "SEED_SIZE", "STATUS", "Bus", "Reply", "read_seed"]
@@ -269,19 +269,20 @@ class Bus:
         # a duplicate after a retry is most likely our own unacknowledged first attempt
         return not ack.duplicate or attempts.count > 1
 
-    async def store_result(self, result: Result) -> None:
+    async def store_result(self, result: Result, *, patience: float = PATIENCE) -> None:
         """Store a result durably (one per task: the results stream keeps the last per subject).
         Raises `InvalidTaskId` for an id that is not one subject token. Retried through leader
-        elections with the same message id, so it is stored once."""
+        elections for up to `patience` seconds with the same message id, so it is stored once."""
         check_task_id(result.task_id)
         subject, data = self.subjects.result(result.task_id), encode(result)
         headers, attempts = trace_headers({"Nats-Msg-Id": f"result:{result.task_id}"}), Attempts()
         what = f"storing the result of {result.task_id}"
-        ack = await retrying(what, lambda: self.js.publish(subject, data, headers=headers, timeout=attempts.timeout()))
+        ack = await retrying(what, lambda: self.js.publish(subject, data, headers=headers, timeout=attempts.timeout()),
+                             patience=patience)
         if ack.duplicate and await self.get_result(result.task_id) is None:
             # deduplicated against a publish that never reached the store (a full disk, a purge):
             # store it for real, or the task's message is acked with no result anywhere
-            await retrying(what, lambda: self.js.publish(subject, data))
+            await retrying(what, lambda: self.js.publish(subject, data), patience=patience)
 
     async def get_result(self, task_id: str) -> Result | None:
         """The stored result of `task_id`, or None. Raises `InvalidTaskId` for an id that is not

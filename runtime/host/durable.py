@@ -47,12 +47,13 @@ class ResultStore:
         self._burst = burst
 
     async def store(self, result: Result) -> bool:
-        """Store `result`, retrying through a server outage for up to `patience` seconds;
-        False (logged) when it could not be stored."""
+        """Store `result`, retrying through a server outage for up to `patience` seconds in all
+        (the bus retries leader elections itself, within what is left of them; this loop also
+        waits out what it does not, such as a full disk); False (logged) when it could not be stored."""
         deadline = time.monotonic() + self.patience
         while True:
             try:
-                await self.bus.store_result(result)
+                await self.bus.store_result(result, patience=max(deadline - time.monotonic(), 0.0))
                 return True
             except (nats.errors.Error, TimeoutError) as exc:
                 if time.monotonic() > deadline or self.bus.nc.is_closed:
